@@ -1,0 +1,4 @@
+#ifndef RECSTORE_CJWT_SHIM_H
+#define RECSTORE_CJWT_SHIM_H
+#include <jwt.h>
+#endif

@@ -1,0 +1,87 @@
+import Diagnostics
+
+/// Anything that turns a request into a response. The transport holds one, shared
+/// by every request thread, so it must be safe to call concurrently.
+public protocol Responder: Sendable {
+    func respond(to request: Request) -> Response
+}
+
+public typealias Handler = @Sendable (Request) throws -> Response
+
+/// Method + path-template routing. Templates are literal segments and `{name}`
+/// parameters; a parameter matches one raw segment, percent-decoded once (so
+/// `%2F` inside an id arrives as `/` and is refused by id validation, never
+/// treated as a separator).
+public final class Router: Responder {
+    struct Route {
+        let method: String
+        let segments: [Segment]
+        let handler: Handler
+    }
+    enum Segment { case literal(String), parameter(String) }
+
+    private var routes: [Route] = []
+
+    public init() {}
+
+    /// Routes are added before the router is shared, never after.
+    public func add(_ method: String, _ template: String, _ handler: @escaping Handler) {
+        let segments = template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { s -> Segment in
+            if s.hasPrefix("{") && s.hasSuffix("}") { return .parameter(String(s.dropFirst().dropLast())) }
+            return .literal(String(s))
+        }
+        routes.append(Route(method: method, segments: Array(segments), handler: handler))
+    }
+
+    public func respond(to request: Request) -> Response {
+        var response: Response
+        do {
+            response = try route(request)
+        } catch let error as HTTPError {
+            response = error.response
+        } catch {
+            Log.error("unhandled error", ["request_id": request.requestID, "error": String(describing: error)])
+            response = HTTPError(.internalServerError, "Internal Server Error").response
+        }
+        response.headers.set("X-Request-ID", request.requestID)
+        return response
+    }
+
+    func route(_ request: Request) throws -> Response {
+        let raw = request.rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var allowed: [String] = []
+        for route in routes {
+            guard let params = match(route.segments, Array(raw)) else { continue }
+            if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
+                request.pathParameters = params
+                return try route.handler(request)
+            }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        if allowed.isEmpty { throw HTTPError(.notFound, "Not Found") }
+        if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
+        var h = Headers()
+        h.set("Allow", allowed.joined(separator: ", "))
+        throw HTTPError(.methodNotAllowed, "Method Not Allowed", headers: h)
+    }
+
+    func match(_ template: [Segment], _ path: [Substring]) -> [String: String]? {
+        guard template.count == path.count else { return nil }
+        var params: [String: String] = [:]
+        for (segment, raw) in zip(template, path) {
+            switch segment {
+            case .literal(let s):
+                guard raw == s else { return nil }
+            case .parameter(let name):
+                guard !raw.isEmpty else { return nil }
+                // A malformed escape stays as sent: its `%` then fails id validation (422).
+                let decoded = PercentDecoding.decode(String(raw)) ?? String(raw)
+                params[name] = decoded
+            }
+        }
+        return params
+    }
+}
+
+// Routes are fixed before the router is shared between threads.
+extension Router: @unchecked Sendable {}

@@ -1,0 +1,1 @@
+// Supervisor module: see README architecture.

@@ -1,0 +1,6 @@
+import XCTest
+@testable import API
+
+final class APISmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertTrue(true) }
+}

@@ -1,0 +1,6 @@
+import XCTest
+@testable import HTTP
+
+final class HTTPSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertTrue(true) }
+}

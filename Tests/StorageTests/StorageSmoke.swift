@@ -1,0 +1,6 @@
+import XCTest
+@testable import Storage
+
+final class StorageSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertTrue(true) }
+}
