@@ -13,6 +13,9 @@ public final class Request {
     public internal(set) var pathParameters: [String: String] = [:]
     /// Set by authentication: the token's `sub`.
     public var caller: String?
+    /// Non-HTTP parameters the front end passed (FastCGI params such as
+    /// `RECSTORE_ACCEL_PREFIX`); empty behind other front ends and in tests.
+    public var serverParameters: [String: String] = [:]
 
     public init(method: String, rawPath: String, rawQuery: String = "", headers: Headers = Headers(),
                 requestID: String = RequestID.make(), body: BodyStream = BufferedBody()) {
