@@ -59,7 +59,7 @@ final class MultipartFuzzTests: XCTestCase {
         let tight = MultipartLimits(maxHeaderLineBytes: 64, maxHeadersPerPart: 3, maxParts: 4)
         var outcomes: [String: Int] = [:]
         let started = Date()
-        for round in 0..<15_000 {
+        for round in 0..<10_000 {
             let boundary = Self.boundaries[round % Self.boundaries.count]
             let seeds = Self.seedBodies(boundary: boundary)
             let input = Self.mutate(seeds[round % seeds.count], boundary: boundary, using: &rng)
@@ -77,7 +77,7 @@ final class MultipartFuzzTests: XCTestCase {
             }
         }
         // The mutations must exercise every outcome, or the run proves little.
-        XCTAssertGreaterThan(outcomes["parts", default: 0], 500, "\(outcomes)")
+        XCTAssertGreaterThan(outcomes["parts", default: 0], 400, "\(outcomes)")
         XCTAssertGreaterThan(outcomes["400", default: 0], 300, "\(outcomes)")
         XCTAssertGreaterThan(outcomes["413", default: 0], 50, "\(outcomes)")
         XCTAssertLessThan(Date().timeIntervalSince(started), 20)

@@ -95,7 +95,7 @@ final class MultipartReaderTests: XCTestCase {
         let recording = RecordingBody(body, maxRead: 5)
         let form = try read(recording)
         XCTAssertTrue(recording.fullyRead)
-        XCTAssertEqual(form.parts.map(\.name), ["audio", "metadata", "metadata", "transcript"])
+        XCTAssertEqual(form.parts.map(\.name), ["audio", "metadata", "transcript"])
         XCTAssertNil(form["unknown"])
         XCTAssertEqual(text(form["metadata"]), "{\"name\":\"x\"}")
         XCTAssertEqual(text(form["transcript"]), "words")
@@ -145,15 +145,37 @@ final class MultipartReaderTests: XCTestCase {
     func testTakenFilesAreLeftToTheCaller() throws {
         let body = multipartBody([
             (["Content-Disposition: form-data; name=audio; filename=a"], Array("one".utf8)),
-            (["Content-Disposition: form-data; name=audio; filename=b"], Array("two".utf8)),
+            (["Content-Disposition: form-data; name=transcript; filename=t"], Array("two".utf8)),
         ])
         var form: MultipartForm? = try read(RecordingBody(body))
         XCTAssertEqual(directoryEntries(dir).count, 2)
         let taken = try XCTUnwrap(form?.take("audio"))
         XCTAssertEqual(taken.filename, "a")
-        XCTAssertNil(form?.take("transcript"))
+        XCTAssertNil(form?.take("metadata"))
         form = nil // released: the untaken file goes
         XCTAssertEqual(directoryEntries(dir), [String(taken.path.split(separator: "/").last!)])
+    }
+
+    func testRepeatedNamesKeepOnlyTheFirstPart() throws {
+        // 60 copies of each field, each within its limit: one of each is kept, the
+        // others never reach memory or disk.
+        var parts: [(headers: [String], data: [UInt8])] = []
+        for i in 0..<20 {
+            parts.append((["Content-Disposition: form-data; name=audio; filename=a\(i)"], [UInt8](repeating: UInt8(i), count: 1000)))
+            parts.append(field("transcript", String(repeating: "t", count: 100 - i)))
+            parts.append(field("metadata", "m\(i)"))
+        }
+        var policyCalls = 0
+        let form = try MultipartReader.read(RecordingBody(multipartBody(parts)), contentType: contentType, tempDirectory: dir) {
+            policyCalls += 1
+            return self.standardPolicy($0)
+        }
+        XCTAssertEqual(policyCalls, 3)
+        XCTAssertEqual(form.parts.map(\.name), ["audio", "transcript", "metadata"])
+        XCTAssertEqual(file(form["audio"])?.filename, "a0")
+        XCTAssertEqual(text(form["transcript"])?.count, 100)
+        XCTAssertEqual(text(form["metadata"]), "m0")
+        XCTAssertEqual(directoryEntries(dir).count, 1)
     }
 
     func testReleasedFormRemovesItsFiles() throws {
@@ -180,10 +202,12 @@ final class MultipartReaderTests: XCTestCase {
     func testFileOverItsLimitIs413() {
         let big = [UInt8](repeating: 1, count: 1001)
         let body = multipartBody([
-            (["Content-Disposition: form-data; name=audio; filename=ok"], [UInt8](repeating: 1, count: 1000)),
+            (["Content-Disposition: form-data; name=transcript; filename=ok"], [UInt8](repeating: 1, count: 100)),
             (["Content-Disposition: form-data; name=audio; filename=big"], big),
         ])
         assertFails(body, status: .payloadTooLarge)
+        let atLimit = multipartBody([(["Content-Disposition: form-data; name=audio; filename=a"], [UInt8](repeating: 1, count: 1000))])
+        XCTAssertEqual(file(try read(RecordingBody(atLimit))["audio"])?.size, 1000)
     }
 
     func testTextOverItsLimitIs413() {
