@@ -90,6 +90,15 @@ public final class JWKSCache: Sendable {
         return state.withLock { s in s.keys[kid].map { .found($0) } ?? refusal(s, now: clock()) }
     }
 
+    /// Starts a background refresh when one is due. Requests served from the
+    /// verified-token cache call this, so keys age out even when every client
+    /// reuses its token.
+    public func refreshIfDue() {
+        let now = clock()
+        let claimed: FetchInProgress? = state.withLock { s in refreshDue(s, now: now) ? claim(&s, now: now) : nil }
+        if let claimed { runInBackground(claimed) }
+    }
+
     /// For `/readyz`: nil when keys are loaded. Also starts a due refresh in the
     /// background, so a service that lost its keys recovers without traffic.
     public func readinessProblem() -> String? {

@@ -53,6 +53,7 @@ public final class JWTAuthenticator: Authenticator {
     public func verify(_ token: String, requestID: String = "") throws(HTTPError) -> String {
         let digest = VerifiedTokenCache.Digest(token)
         if let hit = verified.lookup(digest, now: clock(), leeway: verifier.leewaySeconds, generation: jwks.generation) {
+            jwks.refreshIfDue()
             return hit.subject
         }
         do {
