@@ -53,8 +53,8 @@ public final class JWKSCache: Sendable {
     /// How many fetches were started (tests assert the rate limit with it).
     public var fetchCount: Int { fetches.load(ordering: .relaxed) }
 
-    /// Changes whenever the set of keys changes, so tokens verified with a key
-    /// the issuer has since withdrawn are verified again.
+    /// Changes when the issuer withdraws or replaces a key, so tokens verified
+    /// with it are verified again.
     public var generation: Int { keySetGeneration.load(ordering: .acquiring) }
 
     public var keyIDs: [String] { state.withLock { Array($0.keys.keys).sorted() } }
@@ -181,8 +181,11 @@ public final class JWKSCache: Sendable {
                 s.loadedAt = now
                 s.lastError = nil
                 guard keys != s.keys else { return false }
+                // Only a withdrawn or replaced key voids earlier verifications; a new one does not.
+                if s.keys.contains(where: { kid, key in keys[kid] != key }) {
+                    keySetGeneration.add(1, ordering: .releasing)
+                }
                 s.keys = keys
-                keySetGeneration.add(1, ordering: .releasing)
                 return true
             case .failure(let error):
                 s.lastError = error.message

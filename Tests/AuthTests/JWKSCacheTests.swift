@@ -22,14 +22,19 @@ final class JWKSCacheTests: XCTestCase {
 
     func testKeyRotationWithoutRestart() throws {
         let f = try Fixture(jwks: aOnly)
+        let old = f.token()
+        assertAccepted(f.authenticate(old), "auth0|5f7c8ec7c33c6c004bbafe82")
         let rotated = f.token(key: TestKeys.b, kid: "key-b")
         assertRefused(f.authenticate(rotated), "no key with this kid in the issuer's JWKS")
 
         f.server.serve(aAndB)
         f.clock.advance(31)
         assertAccepted(f.authenticate(rotated), "auth0|5f7c8ec7c33c6c004bbafe82")
-        assertAccepted(f.authenticate(f.token()), "auth0|5f7c8ec7c33c6c004bbafe82")
         XCTAssertEqual(f.server.requestCount, 2)
+        XCTAssertEqual(f.auth.verificationCount, 2)
+        // A key added is no reason to check tokens of the keys still published again.
+        assertAccepted(f.authenticate(old), "auth0|5f7c8ec7c33c6c004bbafe82")
+        XCTAssertEqual(f.auth.verificationCount, 2)
     }
 
     func testUnknownKidsCannotHammerTheIssuer() throws {
