@@ -74,6 +74,9 @@ public final class JWTAuthenticator: Authenticator {
 
     public func readinessProblem() -> String? { jwks.readinessProblem() }
 
+    /// Stale keys are a warning, not a readiness problem: they still verify tokens,
+    /// and a 503 from every worker while the issuer is down would take the whole
+    /// service out of its load balancer exactly when the cache can keep it up.
     public func readinessWarning() -> String? { jwks.staleness() }
 
     // MARK: - Authorization header
