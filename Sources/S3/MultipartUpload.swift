@@ -103,7 +103,8 @@ struct MultipartUpload {
         let (response, attempts) = try patient.send(r, session: store.session, maxBodyBytes: 1024 * 1024)
         // A 200 may still carry an error: S3 commits to the status before it is done.
         let answer = XMLReader.parse(response.body)
-        if response.status == 200, let answer, answer.name == "CompleteMultipartUploadResult" {
+        // (AWS names the answer CompleteMultipartUploadResult, moto ...Response.)
+        if response.status == 200, let answer, answer.name != "Error", answer.child("ETag") != nil {
             let etag = S3Store.unquote(answer.value("ETag") ?? "")
             return ObjectInfo(key: key, size: file.size, lastModified: Date(), etag: etag)
         }
