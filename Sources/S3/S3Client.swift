@@ -58,7 +58,7 @@ struct S3Client: Sendable {
     var lowSpeedTime: Int
 
     /// The request as libcurl will send it, signed now.
-    func prepare(_ r: S3Request) throws(StorageError) -> HTTPRequest {
+    func prepare(_ r: S3Request, date: Date = Date()) throws(StorageError) -> HTTPRequest {
         let creds: AWSCredentials
         do { creds = try credentials.credentials() } catch {
             throw .unavailable("no AWS credentials: \(error)")
@@ -68,7 +68,7 @@ struct S3Client: Sendable {
         headers.append(("Host", addressing.host))
         headers.append(("x-amz-content-sha256", r.payloadHash))
         let toSign = SigV4Signer.Request(method: r.method, path: path, query: r.query, headers: headers, payloadHash: r.payloadHash)
-        headers += signer.signatureHeaders(for: toSign, credentials: creds, date: Date())
+        headers += signer.signatureHeaders(for: toSign, credentials: creds, date: date)
         var request = HTTPRequest(method: r.method, url: url(path: path, query: r.query), headers: headers, body: r.body)
         request.connectTimeout = connectTimeout
         request.timeout = r.timeout

@@ -248,6 +248,10 @@ public final class S3Store: ObjectStore {
     /// A GET URL signed in its query, valid `seconds` (1 to 900: the API promises at
     /// most 15 minutes). Nil when the key is invalid or no credentials can be had.
     public func presignedURL(key: String, seconds: Int) -> String? {
+        presignedURL(key: key, seconds: seconds, date: Date())
+    }
+
+    func presignedURL(key: String, seconds: Int, date: Date) -> String? {
         guard (try? S3Keys.check(key)) != nil else { return nil }
         let creds: AWSCredentials
         do { creds = try client.credentials.credentials() } catch {
@@ -257,7 +261,7 @@ public final class S3Store: ObjectStore {
         let path = client.addressing.path(key: key)
         let toSign = SigV4Signer.Request(method: "GET", path: path, headers: [("Host", client.addressing.host)],
                                          payloadHash: "UNSIGNED-PAYLOAD")
-        let query = client.signer.presignedQuery(for: toSign, credentials: creds, date: Date(), expires: min(max(seconds, 1), 900))
+        let query = client.signer.presignedQuery(for: toSign, credentials: creds, date: date, expires: min(max(seconds, 1), 900))
         return client.addressing.origin + path + "?" + query
     }
 
