@@ -133,10 +133,11 @@ struct S3Client: Sendable {
         }
     }
 
+    /// The S3 error code and request id go to the log; attempt 0 means "not retried".
     func log(_ r: S3Request, _ d: S3ErrorDetail, attempt: Int, final: Bool) {
         let message = final ? "S3 request failed" : "S3 request failed, retrying"
         Log.warning(message, ["operation": r.operation, "key": r.key ?? "", "status": d.status, "code": d.code ?? "",
-                              "request_id": d.requestID ?? "", "attempt": attempt, "detail": d.message ?? ""])
+                              "request_id": d.requestID ?? "", "attempt": max(attempt, 1), "detail": d.message ?? ""])
     }
 
     /// An answer the caller did not expect, logged and turned into `.unavailable`.
