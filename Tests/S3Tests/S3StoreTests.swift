@@ -119,8 +119,9 @@ final class S3StoreTests: XCTestCase {
         let prefix = "user_recordings/many/"
         // Seeded through boto3 in one process: 1,234 objects.
         _ = try moto.boto("""
-        for i in range(1234):
-            s3.put_object(Bucket=bucket, Key=f"\(prefix)s{i:05d}/session_metadata.json", Body=b"{}")
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: s3.put_object(Bucket=bucket, Key=f"\(prefix)s{i:05d}/session_metadata.json", Body=b"{}"), range(1234)))
         s3.put_object(Bucket=bucket, Key="user_recordings/manyother/x", Body=b"x")
         """)
         var pages = 0
@@ -218,6 +219,41 @@ final class S3StoreTests: XCTestCase {
         }
         XCTAssertEqual(try openUploads(), 0)
         XCTAssertNil(try store.head(key: key))
+    }
+
+    /// Another writer takes the key while our parts are in flight: the server refuses
+    /// the completion (If-None-Match: *), we answer `.alreadyExists` and abort.
+    func testMultipartLosingTheRaceIsAbortedAsAlreadyExists() throws {
+        let key = "user_recordings/auth0|race/s/audio.wav"
+        let rival = moto.store()
+        /// Signs like the server's key, and lets the rival write just before the completion.
+        final class RaceCredentials: CredentialsProvider, @unchecked Sendable {
+            let base: StaticCredentialsProvider
+            let act: () -> Void
+            var calls = 0
+            let lock = NSLock()
+            init(base: StaticCredentialsProvider, act: @escaping () -> Void) { self.base = base; self.act = act }
+            func credentials() throws -> AWSCredentials {
+                lock.lock(); calls += 1; let n = calls; lock.unlock()
+                if n == 6 { act() }  // 1 HEAD, 2 initiate, 3-5 parts, 6 complete
+                return try base.credentials()
+            }
+        }
+        let provider = RaceCredentials(base: moto.credentials) {
+            _ = try? rival.put(key: key, bytes: [9], contentType: "audio/wav", condition: .none)
+        }
+        var options = S3Options()
+        options.multipartThreshold = 5 * 1024 * 1024
+        options.partSize = 5 * 1024 * 1024
+        let store = S3Store(bucket: moto.bucket, region: moto.region, endpoint: moto.endpoint, credentials: provider, options: options)
+        let (file, _) = try stagedFile(size: 11 * 1024 * 1024)
+        defer { try? FileManager.default.removeItem(atPath: file.path) }
+        XCTAssertThrowsError(try store.put(key: key, file: file, contentType: "audio/wav", condition: .createOnly)) {
+            XCTAssertEqual($0 as? StorageError, .alreadyExists(key))
+        }
+        XCTAssertEqual(provider.calls, 7, "the abort came after the refused completion")
+        XCTAssertEqual(try store.get(key: key).bytes, [9])
+        XCTAssertEqual(try openUploads(), 0)
     }
 
     func testWrongSecretIsUnavailable() throws {
