@@ -70,7 +70,11 @@ class MotoS3:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("moto_server did not start")
                 time.sleep(0.1)
-        self._enable_auth()
+        try:
+            self._enable_auth()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _enable_auth(self):
