@@ -44,7 +44,8 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "S3Tests", dependencies: ["S3", "Storage"]),
+        .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl"]),
+        .testTarget(name: "CurlTests", dependencies: ["Curl"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Auth", "Storage"]),
     ],
     swiftLanguageModes: [.v6]

@@ -75,7 +75,8 @@ public final class CurlBatch {
                     rs_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
                     results[entry.index] = .success(HTTPResponse(status: status, headers: transfer.headers, body: transfer.body))
                 } else {
-                    let message = (transfer.sinkError as? TransferError)?.message ?? String(cString: curl_easy_strerror(code))
+                    let message = ((transfer.sinkError ?? transfer.readError) as? TransferError)?.message
+                        ?? String(cString: curl_easy_strerror(code))
                     results[entry.index] = .failure(TransferError(code: Int(code.rawValue), message: message))
                 }
                 curl_multi_remove_handle(multi, h)

@@ -36,6 +36,8 @@ final class Transfer {
         rs_curl_setopt_string(h, CURLOPT_URL, request.url)
         rs_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
         rs_curl_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https")
+        // Send the path exactly as given (and signed): no squashing of `/../` or `/./`.
+        rs_curl_setopt_long(h, CURLOPT_PATH_AS_IS, 1)
         rs_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
         if request.timeout > 0 { rs_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000)) }
         rs_curl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, 1024)
@@ -93,14 +95,15 @@ final class Transfer {
             }
             sent += Int64(n)
             return n
-        case .file(_, let offset, let length):
+        case .file(let path, let offset, let length):
             let remaining = offset + length - sent
             guard remaining > 0 else { return 0 }
             while true {
                 let n = pread(fd, dest, min(capacity, Int(remaining)), off_t(sent))
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 {
-                    readError = TransferError(code: -1, message: "upload file ended early or failed (errno \(errno))")
+                    readError = TransferError(code: -1, message: n == 0 ? "upload file \(path) ended early"
+                                                                        : "cannot read upload file \(path): errno \(errno)")
                     return Int(CURL_READFUNC_ABORT)
                 }
                 sent += Int64(n)

@@ -1,1 +1,0 @@
-// S3 module: see README architecture.

@@ -1,0 +1,87 @@
+import Foundation
+import S3
+
+/// A moto S3 server with signature checks on, started through the integration
+/// fixture (Tests/integration/moto_server.py); it stops when we close its stdin.
+final class MotoServer: @unchecked Sendable {
+    let endpoint: String
+    let region: String
+    let bucket: String
+    let accessKeyID: String
+    let secretAccessKey: String
+    private let process: Process
+    private let input: Pipe
+
+    init(bucket: String = "recstore-test") throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("integration/moto_server.py").path
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, "--bucket", bucket]
+        input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+        var line = Data()
+        while true {
+            let byte = output.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte == Data([0x0A]) { break }
+            line += byte
+        }
+        guard let info = try JSONSerialization.jsonObject(with: line) as? [String: Any],
+              let endpoint = info["endpoint"] as? String, let key = info["access_key_id"] as? String,
+              let secret = info["secret_access_key"] as? String else {
+            process.terminate()
+            throw NSError(domain: "MotoServer", code: 1, userInfo: [NSLocalizedDescriptionKey: "moto did not start: \(String(decoding: line, as: UTF8.self))"])
+        }
+        self.endpoint = endpoint
+        self.region = info["region"] as? String ?? "us-east-1"
+        self.bucket = bucket
+        self.accessKeyID = key
+        self.secretAccessKey = secret
+    }
+
+    var credentials: StaticCredentialsProvider {
+        StaticCredentialsProvider(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey)
+    }
+
+    func store(secret: String? = nil, options: S3Options = S3Options()) -> S3Store {
+        S3Store(bucket: bucket, region: region, endpoint: endpoint,
+                credentials: StaticCredentialsProvider(accessKeyID: accessKeyID, secretAccessKey: secret ?? secretAccessKey),
+                options: options)
+    }
+
+    /// Runs a boto3 snippet against this server (`s3` and `bucket` are defined) and
+    /// returns what it prints: an independent view of the bucket.
+    func boto(_ code: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let prelude = """
+        import boto3, json, sys
+        from botocore.config import Config
+        s3 = boto3.client("s3", endpoint_url=\(json(endpoint)), region_name=\(json(region)), aws_access_key_id=\(json(accessKeyID)), aws_secret_access_key=\(json(secretAccessKey)), config=Config(s3={"addressing_style": "path"}))
+        bucket = \(json(bucket))
+
+        """
+        p.arguments = ["python3", "-c", prelude + code]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw NSError(domain: "boto", code: Int(p.terminationStatus)) }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private func json(_ s: String) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]), as: UTF8.self).dropFirst().dropLast().description
+    }
+
+    func stop() {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+    }
+
+    deinit { if process.isRunning { stop() } }
+}
