@@ -87,8 +87,10 @@ public final class StorageService: Sendable {
 
     /// The first store (active first) holding `key`, with its bytes. Nil when no
     /// store holds it; `.unavailable` when none that could be asked holds it but
-    /// some store could not be asked.
-    public func get(key: String) throws -> (object: StoredObject, bytes: [UInt8])? {
+    /// some store could not be asked. With `requireActive`, an unreachable active
+    /// store is `.unavailable` at once: for data whose current version lives only
+    /// there (settings), an older copy elsewhere must not stand in for it.
+    public func get(key: String, requireActive: Bool = false) throws -> (object: StoredObject, bytes: [UInt8])? {
         var unreachable: StorageError?
         for (i, store) in stores.enumerated() {
             do {
@@ -97,7 +99,7 @@ public final class StorageService: Sendable {
             } catch StorageError.notFound {
                 continue
             } catch let error as StorageError {
-                guard case .unavailable = error else { throw error }
+                guard case .unavailable = error, !(requireActive && i == 0) else { throw error }
                 Log.warning("store unavailable while reading", ["store": store.kind.rawValue, "key": key, "error": error.description])
                 unreachable = unreachable ?? error
             }
@@ -107,13 +109,13 @@ public final class StorageService: Sendable {
     }
 
     /// Like `get`, without reading the content.
-    public func head(key: String) throws -> StoredObject? {
+    public func head(key: String, requireActive: Bool = false) throws -> StoredObject? {
         var unreachable: StorageError?
         for (i, store) in stores.enumerated() {
             do {
                 if let info = try store.head(key: key) { return StoredObject(store: i, kind: store.kind, info: info) }
             } catch let error as StorageError {
-                guard case .unavailable = error else { throw error }
+                guard case .unavailable = error, !(requireActive && i == 0) else { throw error }
                 Log.warning("store unavailable while reading", ["store": store.kind.rawValue, "key": key, "error": error.description])
                 unreachable = unreachable ?? error
             }
