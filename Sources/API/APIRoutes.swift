@@ -5,7 +5,9 @@ import Storage
 /// Every route of API.md, registered on the executable's router.
 public enum APIRoutes {
     public static func register(on router: Router, context: APIContext) {
+        // Uploads are staged here; a crashed worker's leftovers go (live uploads stay).
         try? FileManager.default.createDirectory(atPath: context.temporaryDirectory, withIntermediateDirectories: true)
+        TemporaryFiles.sweep(directory: context.temporaryDirectory)
         let recordings = RecordingRoutes(context: context)
         let list = ListRecordings(context: context)
         let save = SaveRecording(context: context)

@@ -32,10 +32,10 @@ struct SaveRecording {
         defer { form.removeTemporaryFiles() }
 
         let user = try context.user(try Self.text(form, "user_id"), caller: caller)
-        try context.requireOwner(user, caller: caller)
         let now = context.now()
         let givenSession = try Self.text(form, "session_id") ?? ""
         let session = givenSession.isEmpty ? Identifiers.newSessionID(at: now) : try Identifiers.checkSessionID(givenSession)
+        try context.requireOwner(user, caller: caller)
         let givenMetadata = try Self.text(form, "metadata") ?? ""
         let client = givenMetadata.isEmpty ? ClientMetadata() : try ClientMetadata(part: Array(givenMetadata.utf8))
 

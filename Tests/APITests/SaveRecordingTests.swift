@@ -1,4 +1,6 @@
+import Configuration
 import Foundation
+import HTTP
 import JSON
 import Storage
 import XCTest
@@ -102,6 +104,7 @@ final class SaveRecordingTests: XCTestCase {
         let audio = Part.file("audio", Samples.ogg)
         XCTAssertEqual(status([audio], as: nil), 401)
         XCTAssertEqual(status([audio, .text("user_id", "auth0|bob")]), 403)
+        XCTAssertEqual(status([audio, .text("user_id", "auth0|bob"), .text("session_id", "a/b")]), 422, "ids are checked before ownership")
         XCTAssertEqual(status([audio, .text("user_id", "auth0/../bob")]), 422)
         XCTAssertEqual(status([audio, .text("session_id", "../x")]), 422)
         XCTAssertEqual(status([audio, .text("session_id", ".hidden")]), 422)
@@ -126,6 +129,20 @@ final class SaveRecordingTests: XCTestCase {
         XCTAssertEqual(h.send("POST", "/api/v1/save_recording_details", headers: [("Content-Type", "multipart/form-data; boundary=b")],
                               body: Array("--b\r\nContent-Disposition: form-data; name=\"audio\"\r\n\r\nOggS tr".utf8)).status, 400)
         XCTAssertEqual(h.scratch.files(under: "uploads"), [], "nothing stored, no temporary file left")
+    }
+
+    func testLeftoversOfADeadWorkerAreSweptAtStart() throws {
+        let scratch = Scratch()
+        let temp = scratch.path + "/uploads/.tmp"
+        try FileManager.default.createDirectory(atPath: temp, withIntermediateDirectories: true)
+        // A pid past Linux's largest (pid_max ≤ 2^22): a writer that cannot be running.
+        let dead = temp + "/upload-4194304-1-0123456789abcdef.part"
+        XCTAssertTrue(FileManager.default.createFile(atPath: dead, contents: Data("x".utf8)))
+        let local = LocalStore(root: scratch.path + "/uploads")
+        let context = APIContext(configuration: Configuration(), authenticator: FakeAuthenticator(),
+                                 storage: StorageService(active: local), temporaryDirectory: local.temporaryDirectory)
+        APIRoutes.register(on: Router(), context: context)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
     }
 
     func testTranscriptLimit() {
