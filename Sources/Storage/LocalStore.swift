@@ -143,9 +143,16 @@ public final class LocalStore: ObjectStore {
     /// failure `source` is left where it was.
     func commit(_ source: String, to final: String, key: String, condition: WriteCondition) throws {
         let directory = Self.directory(of: final)
+        // A concurrent delete may remove the directory once it is empty: make it again, once.
+        func again(_ call: () -> Int32) throws -> Int32 {
+            let result = call()
+            guard result != 0, errno == ENOENT, access(source, F_OK) == 0 else { return result }
+            try POSIXFile.makeDirectories(directory)
+            return call()
+        }
         if condition == .createOnly {
             // link() fails if the name exists: create-only without a lock.
-            guard link(source, final) == 0 else {
+            guard try again({ link(source, final) }) == 0 else {
                 if errno == EEXIST { throw StorageError.alreadyExists(key) }
                 throw POSIXFile.unavailable("cannot link", final)
             }
@@ -155,7 +162,11 @@ public final class LocalStore: ObjectStore {
         }
         // Overwrites are serialised per directory so that an If-Match check and
         // its rename cannot interleave with another writer (across processes).
-        let dirFD = POSIXFile.open(directory, O_RDONLY | O_DIRECTORY)
+        var dirFD = POSIXFile.open(directory, O_RDONLY | O_DIRECTORY)
+        if dirFD < 0 && errno == ENOENT {
+            try POSIXFile.makeDirectories(directory)
+            dirFD = POSIXFile.open(directory, O_RDONLY | O_DIRECTORY)
+        }
         guard dirFD >= 0 else { throw POSIXFile.unavailable("cannot open", directory) }
         defer { close(dirFD) }
         while flock(dirFD, LOCK_EX) != 0 {
@@ -167,7 +178,7 @@ public final class LocalStore: ObjectStore {
                 throw StorageError.preconditionFailed(key)
             }
         }
-        guard rename(source, final) == 0 else { throw POSIXFile.unavailable("cannot rename into", final) }
+        guard try again({ rename(source, final) }) == 0 else { throw POSIXFile.unavailable("cannot rename into", final) }
         _ = fsync(dirFD)
     }
 
