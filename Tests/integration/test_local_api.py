@@ -493,6 +493,23 @@ def test_client_disconnecting_mid_upload(stack):
     assert stack.save(OGG, session_id=session).status_code == 201
 
 
+def test_concurrent_saves_of_one_session_one_wins(stack):
+    from concurrent.futures import ThreadPoolExecutor
+    session = sid()
+    audios = [OGG, WEBM, wav(0.2), OGG, WEBM, wav(0.3), OGG, WEBM]
+    with ThreadPoolExecutor(len(audios)) as pool:
+        results = list(pool.map(lambda a: stack.save(a, session_id=session, transcript=str(len(a))), audios))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] + [409] * (len(audios) - 1), statuses
+    winner = next(r.json() for r in results if r.status_code == 201)
+    folder = stack.storage / "user_recordings" / ALICE / session
+    assert sorted(p.name for p in folder.iterdir()) == sorted([winner["audio_key"].rsplit("/", 1)[1], "session_metadata.json", "transcript.txt"])
+    audio = stack.request("GET", winner["audio_url"]).content
+    assert len(audio) == winner["audio_bytes"]
+    assert stack.request("GET", winner["transcript_url"]).text == str(len(audio))
+    assert stack.leftovers() == []
+
+
 def test_traversal_never_leaves_the_store(stack):
     outside = stack.base / "outside.txt"
     for user in ("..", "../x", "%2E%2E", "..%2F..%2Foutside", "%EF%BC%8E%EF%BC%8E", "a%5Cb"):
