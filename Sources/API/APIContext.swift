@@ -1,0 +1,25 @@
+import Auth
+import Configuration
+import Foundation
+import Storage
+
+/// What the routes need, built once at start-up by the executable.
+public struct APIContext: Sendable {
+    public var configuration: Configuration
+    public var authenticator: any Authenticator
+    public var storage: StorageService
+    /// Where uploads are staged: on the local store's filesystem
+    /// (`LOCAL_STORAGE_DIR/.tmp`), so a local save is a rename.
+    public var temporaryDirectory: String
+    /// The current time; tests move it.
+    public var now: @Sendable () -> Date
+
+    public init(configuration: Configuration, authenticator: any Authenticator, storage: StorageService,
+                temporaryDirectory: String, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
+        self.authenticator = authenticator
+        self.storage = storage
+        self.temporaryDirectory = temporaryDirectory
+        self.now = now
+    }
+}

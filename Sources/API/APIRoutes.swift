@@ -1,0 +1,32 @@
+import Foundation
+import HTTP
+import Storage
+
+/// Every route of API.md, registered on the executable's router.
+public enum APIRoutes {
+    public static func register(on router: Router, context: APIContext) {
+        // Uploads are staged here; a crashed worker's leftovers go (live uploads stay).
+        try? FileManager.default.createDirectory(atPath: context.temporaryDirectory, withIntermediateDirectories: true)
+        TemporaryFiles.sweep(directory: context.temporaryDirectory)
+        let recordings = RecordingRoutes(context: context)
+        let list = ListRecordings(context: context)
+        let save = SaveRecording(context: context)
+        let settings = SettingsRoutes(context: context)
+        let service = ServiceRoutes(context: context)
+
+        func add(_ method: String, _ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
+            router.add(method, path) { request in try StorageFailures.translating(request) { try handler(request) } }
+        }
+        add("POST", "/api/v1/save_recording_details", save.handle)
+        add("GET", "/api/v1/user_recordings/{user_id}", list.handle)
+        add("GET", "/api/v1/recordings/{user_id}/{session_id}", recordings.get)
+        add("DELETE", "/api/v1/recordings/{user_id}/{session_id}", recordings.delete)
+        add("GET", "/api/v1/recordings/{user_id}/{session_id}/audio", recordings.audio)
+        add("GET", "/api/v1/recordings/{user_id}/{session_id}/transcript", recordings.transcript)
+        add("GET", "/api/v1/user_settings/{user_id}", settings.get)
+        add("POST", "/api/v1/user_settings", settings.save)
+        add("GET", "/api/v1/upload/storage-info", service.storageInfo)
+        router.add("GET", "/healthz", service.health)
+        add("GET", "/readyz", service.ready)
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import HTTP
+import JSON
+import Storage
+
+/// GET /api/v1/user_recordings/{user_id}: every session whose metadata was last
+/// modified within the retention window, newest `date` first, ties by session id
+/// descending. One list call per store; metadata bodies come from the cache, and
+/// only new ones are fetched (concurrently, in S3).
+struct ListRecordings {
+    let context: APIContext
+
+    func handle(_ request: Request) throws -> Response {
+        let user = try context.userID(request)
+        let limit = try Self.limit(request.query["limit"])
+        let prefix = Layout.userRecordingsPrefix(user)
+        let oldest = context.now().addingTimeInterval(-Double(context.configuration.retentionDays) * 86_400)
+
+        // The active store's copy wins when two stores hold the same session.
+        var seen = Set<String>()
+        var wanted: [StoredObject] = []
+        for object in try context.storage.list(prefix: prefix) {
+            guard let session = Layout.sessionID(ofMetadataKey: object.info.key, user: user),
+                  object.info.lastModified >= oldest, seen.insert(session).inserted else { continue }
+            wanted.append(object)
+        }
+        var recordings: [RecordingInfo] = []
+        for (object, document) in try context.storage.documents(wanted) {
+            guard let session = Layout.sessionID(ofMetadataKey: object.info.key, user: user),
+                  let info = RecordingInfo(user: user, session: session, document: document, storage: object.kind,
+                                           lastModified: object.info.lastModified, key: object.info.key) else { continue }
+            recordings.append(info)
+        }
+        recordings.sort { a, b in a.date != b.date ? a.date > b.date : a.sessionID > b.sessionID }
+        return Response.json(.array(recordings.prefix(limit ?? recordings.count).map(\.json)))
+    }
+
+    /// `?limit=N`, 1–1000.
+    static func limit(_ text: String?) throws -> Int? {
+        guard let text else { return nil }
+        guard let n = Int(text), (1...1000).contains(n) else {
+            throw HTTPError.unprocessable("limit must be an integer from 1 to 1000.")
+        }
+        return n
+    }
+}

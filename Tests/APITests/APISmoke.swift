@@ -1,6 +1,0 @@
-import XCTest
-@testable import API
-
-final class APISmokeTests: XCTestCase {
-    func testModuleLoads() { XCTAssertTrue(true) }
-}

@@ -1,0 +1,46 @@
+import Foundation
+import Storage
+
+/// A store double over a real LocalStore that plays S3 and can be taken down:
+/// every call then fails as `.unavailable`, like an S3 store after its retries.
+final class DownStore: ObjectStore, @unchecked Sendable {
+    let inner: LocalStore
+    let kind: StoreKind = .s3
+    private let lock = NSLock()
+    private var _down = false
+
+    init(_ inner: LocalStore) { self.inner = inner }
+
+    var down: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return _down }
+        set { lock.lock(); _down = newValue; lock.unlock() }
+    }
+
+    private func check() throws { if down { throw StorageError.unavailable("connection refused (test double)") } }
+
+    func put(key: String, file: StagedFile, contentType: String, condition: WriteCondition) throws -> ObjectInfo {
+        try check()
+        // Like S3: the staged file is read, not taken.
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file.path)))
+        return try inner.put(key: key, bytes: bytes, contentType: contentType, condition: condition)
+    }
+    func put(key: String, bytes: [UInt8], contentType: String, condition: WriteCondition) throws -> ObjectInfo {
+        try check(); return try inner.put(key: key, bytes: bytes, contentType: contentType, condition: condition)
+    }
+    func get(key: String) throws -> (bytes: [UInt8], info: ObjectInfo) { try check(); return try inner.get(key: key) }
+    func getMany(keys: [String]) -> [String: Result<[UInt8], StorageError>] {
+        if down { return Dictionary(uniqueKeysWithValues: keys.map { ($0, .failure(.unavailable("down"))) }) }
+        return inner.getMany(keys: keys)
+    }
+    func head(key: String) throws -> ObjectInfo? { try check(); return try inner.head(key: key) }
+    func list(prefix: String) throws -> [ObjectInfo] { try check(); return try inner.list(prefix: prefix) }
+    func delete(prefix: String) throws -> Int { try check(); return try inner.delete(prefix: prefix) }
+    func read(key: String, range: ByteRange?, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try check(); try inner.read(key: key, range: range, into: sink)
+    }
+    func localPath(key: String) -> String? { nil }
+    func presignedURL(key: String, seconds: Int) -> String? {
+        down ? nil : "https://bucket.example/\(key)?X-Amz-Expires=\(seconds)"
+    }
+    func checkReachable() throws { try check() }
+}

@@ -1,0 +1,80 @@
+import Configuration
+import Foundation
+import JSON
+import Storage
+import XCTest
+@testable import API
+
+final class ServiceRoutesTests: XCTestCase {
+    func testHealthAndReadiness() {
+        let h = Harness()
+        XCTAssertEqual(h.send("GET", "/healthz", as: nil).status, 200)
+        XCTAssertEqual(h.send("GET", "/readyz", as: nil).status, 200)
+        let noKeys = Harness(authenticator: FakeAuthenticator(problem: "no JWKS key could be loaded"))
+        let r = noKeys.send("GET", "/readyz", as: nil)
+        XCTAssertEqual(r.status, 503)
+        XCTAssertTrue(r.detail.contains("no JWKS key"), r.detail)
+        XCTAssertNotNil(r.header("Retry-After"))
+    }
+
+    func testReadinessFollowsTheActiveStore() {
+        var remote: DownStore!
+        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket" }) { local in
+            remote = DownStore(LocalStore(root: local.root + "-s3"))
+            return StorageService(active: remote, others: [local], fallback: local)
+        }
+        XCTAssertEqual(h.send("GET", "/readyz", as: nil).status, 200)
+        remote.down = true
+        let r = h.send("GET", "/readyz", as: nil)
+        XCTAssertEqual(r.status, 503)
+        XCTAssertTrue(r.detail.contains("s3"), r.detail)
+    }
+
+    func testStorageInfo() {
+        let h = Harness()
+        XCTAssertEqual(h.send("GET", "/api/v1/upload/storage-info", as: nil).status, 401)
+        let r = h.send("GET", "/api/v1/upload/storage-info")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.json["storage_mode"], .string("LOCAL"))
+        XCTAssertEqual(r.json["s3_enabled"], .bool(false))
+        XCTAssertEqual(r.json["bucket_name"], .null)
+        XCTAssertEqual(r.json["region"], .null)
+
+        let s3 = Harness(configure: { $0.storage = .s3; $0.bucket = "recs"; $0.region = "eu-west-1" }) { local in
+            StorageService(active: DownStore(LocalStore(root: local.root + "-s3")), others: [local], fallback: local)
+        }
+        let info = s3.send("GET", "/api/v1/upload/storage-info")
+        XCTAssertEqual(info.json["storage_mode"], .string("S3"))
+        XCTAssertEqual(info.json["s3_enabled"], .bool(true))
+        XCTAssertEqual(info.json["bucket_name"], .string("recs"))
+        XCTAssertEqual(info.json["region"], .string("eu-west-1"))
+    }
+
+    func testUnknownRoutesAndMethods() {
+        let h = Harness()
+        XCTAssertEqual(h.send("GET", "/api/v1/nothing").status, 404)
+        XCTAssertEqual(h.send("GET", "/api/v1/recordings/auth0|alice").status, 404)
+        let r = h.send("PUT", "/api/v1/recordings/auth0|alice/s1")
+        XCTAssertEqual(r.status, 405)
+        XCTAssertEqual(r.header("Allow"), "GET, DELETE, HEAD")
+        XCTAssertEqual(h.send("GET", "/api/v1/save_recording_details").status, 405)
+    }
+
+    func testStoreConfigurationFromModes() {
+        let scratch = Scratch()
+        let local = LocalStore(root: scratch.path)
+        let s3 = DownStore(LocalStore(root: scratch.path + "-s3"))
+        var c = Configuration()
+        let plain = StorageService(configuration: c, local: local, s3: nil)
+        XCTAssertEqual(plain.stores.map(\.kind), [.local])
+        let withBucket = StorageService(configuration: c, local: local, s3: s3)
+        XCTAssertEqual(withBucket.stores.map(\.kind), [.local, .s3])
+        XCTAssertNil(withBucket.fallback)
+        c.storage = .s3
+        let s3Mode = StorageService(configuration: c, local: local, s3: s3)
+        XCTAssertEqual(s3Mode.stores.map(\.kind), [.s3, .local])
+        XCTAssertEqual(s3Mode.fallbackIndex, 1)
+        c.fallbackToLocal = false
+        XCTAssertNil(StorageService(configuration: c, local: local, s3: s3).fallback)
+    }
+}
