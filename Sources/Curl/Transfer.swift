@@ -36,6 +36,8 @@ final class Transfer {
         rs_curl_setopt_string(h, CURLOPT_URL, request.url)
         rs_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1)
         rs_curl_setopt_string(h, CURLOPT_PROTOCOLS_STR, "http,https")
+        // Send the path exactly as given (and signed): no squashing of `/../` or `/./`.
+        rs_curl_setopt_long(h, CURLOPT_PATH_AS_IS, 1)
         rs_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
         if request.timeout > 0 { rs_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000)) }
         rs_curl_setopt_long(h, CURLOPT_LOW_SPEED_LIMIT, 1024)

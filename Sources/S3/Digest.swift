@@ -1,0 +1,43 @@
+import COpenSSL
+import Foundation
+
+/// The digests SigV4 and S3 need, through OpenSSL's EVP interface.
+enum Digest {
+    static func sha256(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_sha256(), 32) }
+
+    /// Content-MD5 for DeleteObjects, which S3 requires on that call.
+    static func md5(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_md5(), 16) }
+
+    static func hmacSHA256(key: some ContiguousBytes, _ data: some ContiguousBytes) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 32
+        key.withUnsafeBytes { k in
+            data.withUnsafeBytes { d in
+                _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.bindMemory(to: UInt8.self).baseAddress, d.count, &out, &length)
+            }
+        }
+        return out
+    }
+
+    private static func digest(_ data: some ContiguousBytes, _ type: OpaquePointer?, _ size: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: size)
+        var length: UInt32 = 0
+        data.withUnsafeBytes { d in
+            _ = EVP_Digest(d.baseAddress, d.count, &out, &length, type, nil)
+        }
+        return out
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func sha256Hex(_ s: String) -> String { hex(sha256(Array(s.utf8))) }
+
+    /// SHA-256 of the empty string: the payload hash of bodiless requests.
+    static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+}

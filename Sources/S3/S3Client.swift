@@ -1,0 +1,148 @@
+import Curl
+import Diagnostics
+import Foundation
+import Storage
+
+/// One S3 call before signing.
+struct S3Request: Sendable {
+    var method: String
+    /// Nil for a bucket-level call.
+    var key: String?
+    var query: [(name: String, value: String)] = []
+    var headers: [(name: String, value: String)] = []
+    var body: HTTPRequest.Body = .none
+    /// Hex SHA-256 of the body, or `UNSIGNED-PAYLOAD`.
+    var payloadHash: String = Digest.emptySHA256
+    /// Seconds for the whole exchange (0: none, for large transfers that rely on the low-speed limit).
+    var timeout: Double
+    /// What the log calls this request.
+    var operation: String
+
+    init(_ operation: String, _ method: String, key: String?, timeout: Double) {
+        self.operation = operation
+        self.method = method
+        self.key = key
+        self.timeout = timeout
+    }
+}
+
+/// What S3 said when it said no, for logs and error messages.
+struct S3ErrorDetail: CustomStringConvertible {
+    var status: Int
+    var code: String?
+    var message: String?
+    var requestID: String?
+
+    init(_ response: HTTPResponse) {
+        status = response.status
+        let xml = XMLReader.parse(response.body)
+        code = xml?.value("Code")
+        message = xml?.value("Message")
+        requestID = response.header("x-amz-request-id") ?? xml?.value("RequestId")
+    }
+
+    var description: String {
+        "HTTP \(status)" + (code.map { " \($0)" } ?? "") + (message.map { ": \($0)" } ?? "")
+            + (requestID.map { " (request id \($0))" } ?? "")
+    }
+}
+
+/// Signs and sends S3 requests, retrying what may succeed on a second try.
+struct S3Client: Sendable {
+    let bucket: String
+    let signer: SigV4Signer
+    let addressing: S3Addressing
+    let credentials: any CredentialsProvider
+    var retry: RetryPolicy
+    var connectTimeout: Double
+    var lowSpeedTime: Int
+
+    /// The request as libcurl will send it, signed now.
+    func prepare(_ r: S3Request) throws(StorageError) -> HTTPRequest {
+        let creds: AWSCredentials
+        do { creds = try credentials.credentials() } catch {
+            throw .unavailable("no AWS credentials: \(error)")
+        }
+        let path = addressing.path(key: r.key)
+        var headers = r.headers
+        headers.append(("Host", addressing.host))
+        headers.append(("x-amz-content-sha256", r.payloadHash))
+        let toSign = SigV4Signer.Request(method: r.method, path: path, query: r.query, headers: headers, payloadHash: r.payloadHash)
+        headers += signer.signatureHeaders(for: toSign, credentials: creds, date: Date())
+        var request = HTTPRequest(method: r.method, url: url(path: path, query: r.query), headers: headers, body: r.body)
+        request.connectTimeout = connectTimeout
+        request.timeout = r.timeout
+        request.lowSpeedTime = lowSpeedTime
+        return request
+    }
+
+    func url(path: String, query: [(name: String, value: String)]) -> String {
+        guard !query.isEmpty else { return addressing.origin + path }
+        // The canonical form, so the query sent is the query signed; bare names for
+        // subresources such as `?uploads`.
+        let q = SigV4Signer.canonicalQuery(query).split(separator: "&")
+            .map { $0.hasSuffix("=") ? String($0.dropLast()) : String($0) }
+            .joined(separator: "&")
+        return addressing.origin + path + "?" + q
+    }
+
+    /// Sends `r`, retrying connection failures and 5xx. Returns every other answer
+    /// (2xx, 3xx, 4xx but 403) with the number of attempts it took; throws
+    /// `.unavailable` when S3 stays unreachable or refuses our credentials.
+    /// With a sink, a failure after the first byte reached it is not retried.
+    func send(_ r: S3Request, session: CurlSession, maxBodyBytes: Int = 16 * 1024 * 1024,
+              sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> (response: HTTPResponse, attempts: Int) {
+        var delivered = false
+        let counting: ((UnsafeRawBufferPointer) throws -> Void)? = sink.map { sink in
+            { chunk in delivered = true; try sink(chunk) }
+        }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let request = try prepare(r)
+            let outcome: Result<HTTPResponse, TransferError>
+            do {
+                outcome = .success(try session.perform(request, maxBodyBytes: maxBodyBytes, sink: counting))
+            } catch let e as TransferError {
+                outcome = .failure(e)
+            }
+            // Any other error came from the sink (the caller's), or reading the upload file.
+            let retryable: Bool
+            let reason: String
+            switch outcome {
+            case .success(let response) where response.status == 403:
+                let detail = S3ErrorDetail(response)
+                log(r, detail, attempt: attempt, final: true)
+                throw StorageError.unavailable("S3 refused \(r.operation): \(detail)")
+            case .success(let response) where RetryPolicy.isRetryable(status: response.status):
+                let detail = S3ErrorDetail(response)
+                log(r, detail, attempt: attempt, final: attempt >= retry.maxAttempts || delivered)
+                retryable = true
+                reason = detail.description
+            case .success(let response):
+                return (response, attempt)
+            case .failure(let e):
+                Log.warning("S3 request failed", ["operation": r.operation, "key": r.key ?? "", "attempt": attempt, "error": e.message])
+                retryable = e.code > 0  // libcurl's errors; negative codes are local (the upload file)
+                reason = e.message
+            }
+            guard retryable, attempt < retry.maxAttempts, !delivered else {
+                throw StorageError.unavailable("S3 \(r.operation) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(reason)")
+            }
+            Thread.sleep(forTimeInterval: retry.delay(after: attempt))
+        }
+    }
+
+    func log(_ r: S3Request, _ d: S3ErrorDetail, attempt: Int, final: Bool) {
+        let message = final ? "S3 request failed" : "S3 request failed, retrying"
+        Log.warning(message, ["operation": r.operation, "key": r.key ?? "", "status": d.status, "code": d.code ?? "",
+                              "request_id": d.requestID ?? "", "attempt": attempt, "detail": d.message ?? ""])
+    }
+
+    /// An answer the caller did not expect, logged and turned into `.unavailable`.
+    func unexpected(_ r: S3Request, _ response: HTTPResponse) -> StorageError {
+        let detail = S3ErrorDetail(response)
+        log(r, detail, attempt: 0, final: true)
+        return .unavailable("S3 \(r.operation): unexpected \(detail)")
+    }
+}

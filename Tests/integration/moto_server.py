@@ -1,0 +1,174 @@
+"""A real S3 API server (moto) on a free loopback port, with signature checks on.
+
+Used two ways:
+- from pytest: ``with MotoS3() as s3: ...`` (or the ``moto_s3`` fixture in conftest);
+- from the Swift tests: ``python3 moto_server.py [--bucket NAME]`` prints one JSON line
+  (endpoint, region, bucket, access_key_id, secret_access_key) once the server
+  checks signatures, then serves until its standard input closes.
+
+moto checks nothing by default. The recipe: with dummy keys create an IAM user, give
+it an allow-all policy and an access key, create the bucket, then switch checks on
+with ``POST /moto-api/reset-auth`` (body ``0``). From then on a wrong secret gets
+403 SignatureDoesNotMatch and an unknown key 403 InvalidAccessKeyId.
+
+moto's own check rebuilds the canonical request from werkzeug's *decoded* URL, so
+it rejects correctly signed requests whose key or query holds characters such as
+``| + @ % ü`` (boto3 itself fails there). The server started here verifies against
+the URL exactly as it was sent (``RAW_URI``), which is what AWS does; everything
+else is stock moto.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+REGION = "us-east-1"
+ALLOW_ALL = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+})
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoS3:
+    def __init__(self, bucket="recstore-test"):
+        self.bucket = bucket
+        self.region = REGION
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.process = None
+        self.access_key_id = None
+        self.secret_access_key = None
+
+    def start(self):
+        env = dict(os.environ)
+        # Dummy keys only for the setup calls made before checks are on.
+        env.update(AWS_ACCESS_KEY_ID="setup", AWS_SECRET_ACCESS_KEY="setup", AWS_DEFAULT_REGION=REGION)
+        self.process = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start")
+                time.sleep(0.1)
+        self._enable_auth()
+        return self
+
+    def _enable_auth(self):
+        import boto3  # installed with moto[server]
+        setup = dict(endpoint_url=self.endpoint, region_name=REGION,
+                     aws_access_key_id="setup", aws_secret_access_key="setup")
+        iam = boto3.client("iam", **setup)
+        iam.create_user(UserName="recstore")
+        arn = iam.create_policy(PolicyName="allow-all", PolicyDocument=ALLOW_ALL)["Policy"]["Arn"]
+        iam.attach_user_policy(UserName="recstore", PolicyArn=arn)
+        key = iam.create_access_key(UserName="recstore")["AccessKey"]
+        self.access_key_id = key["AccessKeyId"]
+        self.secret_access_key = key["SecretAccessKey"]
+        boto3.client("s3", **setup).create_bucket(Bucket=self.bucket)
+        # A form content type would hide the body from moto (it reads the raw data).
+        request = urllib.request.Request(self.endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def client(self, secret=None):
+        """A boto3 S3 client with the server's credentials (or another secret)."""
+        import boto3
+        from botocore.config import Config
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=secret or self.secret_access_key,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def describe(self):
+        return {
+            "endpoint": self.endpoint, "region": self.region, "bucket": self.bucket,
+            "access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key,
+            "pid": self.process.pid,
+        }
+
+
+def verify_signatures_against_raw_uri():
+    """Makes moto check the signature of the request line as sent (see above)."""
+    from urllib.parse import urlsplit
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.core.responses import BaseResponse
+
+    setup_class = BaseResponse.setup_class
+    authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+
+    def setup_class_keeping_raw_uri(self, request, full_url, *args, **kwargs):
+        result = setup_class(self, request, full_url, *args, **kwargs)
+        raw = getattr(request, "environ", {}).get("RAW_URI")
+        if raw:
+            parts = urlsplit(full_url)
+            self._raw_request_uri = f"{parts.scheme}://{parts.netloc}{raw}"
+        return result
+
+    def authorize_raw(self, *args, **kwargs):
+        raw = getattr(self, "_raw_request_uri", None)
+        if raw is None:
+            return authorize(self, *args, **kwargs)
+        decoded, self.uri = self.uri, raw
+        try:
+            return authorize(self, *args, **kwargs)
+        finally:
+            self.uri = decoded
+
+    BaseResponse.setup_class = setup_class_keeping_raw_uri
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = authorize_raw
+
+
+def serve(port):
+    verify_signatures_against_raw_uri()
+    from moto.server import main as moto_main
+    moto_main(["-H", "127.0.0.1", "-p", str(port)])
+
+
+def main(argv):
+    if len(argv) > 2 and argv[1] == "--serve":
+        serve(int(argv[2]))
+        return
+    bucket = "recstore-test"
+    if len(argv) > 2 and argv[1] == "--bucket":
+        bucket = argv[2]
+    with MotoS3(bucket) as server:
+        print(json.dumps(server.describe()), flush=True)
+        # Serve until the parent closes our standard input (or goes away).
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
