@@ -1,0 +1,342 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Keys as paths under a root directory.
+///
+/// - Keys are checked with `StorageKey` and refused, never cleaned, so no key can
+///   name anything outside the root; symbolic links inside the root are not followed.
+/// - Writes are atomic: a temporary file in the destination directory (its name
+///   holds `~`, which no key may contain, so it is never listed or overwritten),
+///   fsync, then rename (or link for create-only), then fsync of the directory.
+///   A reader sees the old object or the new one, never part of one.
+/// - ETags come from inode, size and mtime (nanoseconds): every write is a new
+///   inode, and any process computes the same tag for the same file.
+public final class LocalStore: ObjectStore {
+    public let kind: StoreKind = .local
+    /// Absolute, without a trailing slash.
+    public let root: String
+
+    public init(root: String) {
+        var path = root
+        if !path.hasPrefix("/") {
+            path = FileManager.default.currentDirectoryPath + "/" + path
+        }
+        path = (path as NSString).standardizingPath
+        self.root = path
+    }
+
+    /// Where uploads are staged before they are renamed into place: inside the
+    /// root, so a local save is a rename on one filesystem.
+    public var temporaryDirectory: String { root + "/.tmp" }
+
+    // MARK: Paths
+
+    func path(for key: String) throws -> String {
+        guard StorageKey.isValid(key) else { throw StorageError.invalidKey(key) }
+        return root + "/" + key
+    }
+
+    static func directory(of path: String) -> String {
+        String(path[..<path.lastIndex(of: "/")!])
+    }
+
+    static func etag(_ st: stat) -> String {
+        let nanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        return String(UInt64(st.st_ino), radix: 16) + "-" + String(Int64(st.st_size), radix: 16) + "-" + String(nanos, radix: 16)
+    }
+
+    static func info(_ key: String, _ st: stat) -> ObjectInfo {
+        let mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        return ObjectInfo(key: key, size: Int64(st.st_size), lastModified: Date(timeIntervalSince1970: mtime), etag: etag(st))
+    }
+
+    // MARK: Writes
+
+    public func put(key: String, bytes: [UInt8], contentType: String, condition: WriteCondition) throws -> ObjectInfo {
+        let final = try path(for: key)
+        let directory = Self.directory(of: final)
+        let (temp, st) = try writeTemporary(in: directory) { (fd, temp) in
+            try bytes.withUnsafeBytes { (buffer) in try POSIXFile.writeAll(fd, buffer, path: temp) }
+        }
+        do {
+            try commit(temp, to: final, key: key, condition: condition)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+        return Self.info(key, st)
+    }
+
+    public func put(key: String, file: StagedFile, contentType: String, condition: WriteCondition) throws -> ObjectInfo {
+        let final = try path(for: key)
+        let directory = Self.directory(of: final)
+        try POSIXFile.makeDirectories(directory)
+        // The staged file is renamed (or linked) into place when it is on this
+        // filesystem, its data made durable first; from elsewhere it is copied.
+        let fd = POSIXFile.open(file.path, O_RDONLY | O_NOFOLLOW)
+        guard fd >= 0 else { throw POSIXFile.unavailable("cannot open staged file", file.path) }
+        let st: stat
+        do {
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw POSIXFile.unavailable("cannot sync", file.path) }
+            _ = fchmod(fd, 0o644)
+            st = try POSIXFile.fileStatus(fd, path: file.path)
+        }
+        var directoryStatus = stat()
+        guard stat(directory, &directoryStatus) == 0 else { throw POSIXFile.unavailable("cannot stat", directory) }
+        if directoryStatus.st_dev == st.st_dev {
+            try commit(file.path, to: final, key: key, condition: condition)
+            return Self.info(key, st)
+        }
+        let (temp, copied) = try writeTemporary(in: directory) { (out, temp) in
+            try Self.copy(from: file.path, to: out, path: temp)
+        }
+        do {
+            try commit(temp, to: final, key: key, condition: condition)
+        } catch {
+            unlink(temp)
+            throw error
+        }
+        return Self.info(key, copied)
+    }
+
+    /// Creates a temporary file in `directory`, fills it, makes it durable and
+    /// world-readable; returns its path and status. Removed again on failure.
+    func writeTemporary(in directory: String, _ fill: (Int32, String) throws -> Void) throws -> (String, stat) {
+        try POSIXFile.makeDirectories(directory)
+        let temp = directory + "/.~tmp." + POSIXFile.randomHex()
+        var fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
+        if fd < 0 && errno == ENOENT {
+            // A concurrent delete removed the emptied directory: make it again once.
+            try POSIXFile.makeDirectories(directory)
+            fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
+        }
+        guard fd >= 0 else { throw POSIXFile.unavailable("cannot create", temp) }
+        do {
+            defer { close(fd) }
+            try fill(fd, temp)
+            _ = fchmod(fd, 0o644)
+            guard fsync(fd) == 0 else { throw POSIXFile.unavailable("cannot sync", temp) }
+            return (temp, try POSIXFile.fileStatus(fd, path: temp))
+        } catch {
+            unlink(temp)
+            throw error
+        }
+    }
+
+    static func copy(from source: String, to out: Int32, path: String) throws {
+        let input = POSIXFile.open(source, O_RDONLY | O_NOFOLLOW)
+        guard input >= 0 else { throw POSIXFile.unavailable("cannot open", source) }
+        defer { close(input) }
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress!, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; throw POSIXFile.unavailable("cannot read", source) }
+            if n == 0 { return }
+            try buffer.withUnsafeBytes { (b) in try POSIXFile.writeAll(out, UnsafeRawBufferPointer(rebasing: b[0..<n]), path: path) }
+        }
+    }
+
+    /// Moves `source` (on this filesystem) to `final` under `condition`. On
+    /// failure `source` is left where it was.
+    func commit(_ source: String, to final: String, key: String, condition: WriteCondition) throws {
+        let directory = Self.directory(of: final)
+        if condition == .createOnly {
+            // link() fails if the name exists: create-only without a lock.
+            guard link(source, final) == 0 else {
+                if errno == EEXIST { throw StorageError.alreadyExists(key) }
+                throw POSIXFile.unavailable("cannot link", final)
+            }
+            unlink(source)
+            POSIXFile.syncDirectory(directory)
+            return
+        }
+        // Overwrites are serialised per directory so that an If-Match check and
+        // its rename cannot interleave with another writer (across processes).
+        let dirFD = POSIXFile.open(directory, O_RDONLY | O_DIRECTORY)
+        guard dirFD >= 0 else { throw POSIXFile.unavailable("cannot open", directory) }
+        defer { close(dirFD) }
+        while flock(dirFD, LOCK_EX) != 0 {
+            if errno != EINTR { throw POSIXFile.unavailable("cannot lock", directory) }
+        }
+        if case .ifMatch(let expected) = condition {
+            var st = stat()
+            guard lstat(final, &st) == 0, POSIXFile.isRegular(st), Self.etag(st) == expected else {
+                throw StorageError.preconditionFailed(key)
+            }
+        }
+        guard rename(source, final) == 0 else { throw POSIXFile.unavailable("cannot rename into", final) }
+        _ = fsync(dirFD)
+    }
+
+    // MARK: Reads
+
+    /// Opens a regular file for reading; nil when there is none.
+    func openExisting(_ key: String) throws -> (Int32, stat)? {
+        let p = try path(for: key)
+        let fd = POSIXFile.open(p, O_RDONLY | O_NOFOLLOW)
+        if fd < 0 {
+            switch errno {
+            case ENOENT, ENOTDIR, ELOOP: return nil
+            default: throw POSIXFile.unavailable("cannot open", p)
+            }
+        }
+        do {
+            let st = try POSIXFile.fileStatus(fd, path: p)
+            guard POSIXFile.isRegular(st) else { close(fd); return nil }
+            return (fd, st)
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    public func get(key: String) throws -> (bytes: [UInt8], info: ObjectInfo) {
+        guard let (fd, st) = try openExisting(key) else { throw StorageError.notFound(key) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
+            if n < 0 { if errno == EINTR { continue }; throw POSIXFile.unavailable("cannot read", key) }
+            if n == 0 { bytes.removeLast(bytes.count - filled); break }
+            filled += n
+        }
+        return (bytes, Self.info(key, st))
+    }
+
+    public func getMany(keys: [String]) -> [String: Result<[UInt8], StorageError>] {
+        var results: [String: Result<[UInt8], StorageError>] = [:]
+        for key in keys {
+            do {
+                results[key] = .success(try get(key: key).bytes)
+            } catch let error as StorageError {
+                results[key] = .failure(error)
+            } catch {
+                results[key] = .failure(.unavailable(String(describing: error)))
+            }
+        }
+        return results
+    }
+
+    public func head(key: String) throws -> ObjectInfo? {
+        let p = try path(for: key)
+        var st = stat()
+        guard lstat(p, &st) == 0 else {
+            switch errno {
+            case ENOENT, ENOTDIR: return nil
+            default: throw POSIXFile.unavailable("cannot stat", p)
+            }
+        }
+        return POSIXFile.isRegular(st) ? Self.info(key, st) : nil
+    }
+
+    public func read(key: String, range: ByteRange?, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let (fd, st) = try openExisting(key) else { throw StorageError.notFound(key) }
+        defer { close(fd) }
+        let size = Int64(st.st_size)
+        var offset = range?.first ?? 0
+        let end = min(size, (range?.last ?? (size - 1)) + 1)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while offset < end {
+            let want = Int(min(Int64(buffer.count), end - offset))
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(offset)) }
+            if n < 0 { if errno == EINTR { continue }; throw POSIXFile.unavailable("cannot read", key) }
+            if n == 0 { break }
+            try buffer.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            offset += Int64(n)
+        }
+    }
+
+    // MARK: Listing and deletion
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        guard StorageKey.isValidPrefix(prefix) else { throw StorageError.invalidKey(prefix) }
+        let slash = prefix.lastIndex(of: "/")
+        let directoryKey = slash.map { String(prefix[..<$0]) } ?? ""
+        let namePrefix = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix
+        var found: [ObjectInfo] = []
+        try walk(directoryKey, namePrefix: namePrefix, into: &found)
+        found.sort { $0.key < $1.key }
+        return found
+    }
+
+    /// Collects the regular files under `directoryKey` whose names are valid key
+    /// segments (temporary files and anything else foreign are skipped).
+    func walk(_ directoryKey: String, namePrefix: String, into found: inout [ObjectInfo]) throws {
+        let directory = directoryKey.isEmpty ? root : root + "/" + directoryKey
+        let fd = POSIXFile.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+        if fd < 0 {
+            switch errno {
+            case ENOENT, ENOTDIR, ELOOP: return
+            default: throw POSIXFile.unavailable("cannot open directory", directory)
+            }
+        }
+        guard let dir = fdopendir(fd) else { close(fd); throw POSIXFile.unavailable("cannot read directory", directory) }
+        defer { closedir(dir) }
+        var subdirectories: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+            }
+            guard name.hasPrefix(namePrefix), StorageKey.isValidSegment(name.utf8) else { continue }
+            let key = directoryKey.isEmpty ? name : directoryKey + "/" + name
+            guard StorageKey.isValid(key) else { continue }
+            var st = stat()
+            guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if POSIXFile.isDirectory(st) {
+                subdirectories.append(key)
+            } else if POSIXFile.isRegular(st) {
+                found.append(Self.info(key, st))
+            }
+        }
+        for sub in subdirectories { try walk(sub, namePrefix: "", into: &found) }
+    }
+
+    public func delete(prefix: String) throws -> Int {
+        // Deleting everything is never what a caller means.
+        guard !prefix.isEmpty, !prefix.hasPrefix("/") else { throw StorageError.invalidKey(prefix) }
+        let objects = try list(prefix: prefix)
+        var deleted = 0
+        var directories = Set<String>()
+        for object in objects {
+            let p = root + "/" + object.key
+            if unlink(p) == 0 {
+                deleted += 1
+            } else if errno != ENOENT {
+                throw POSIXFile.unavailable("cannot delete", p)
+            }
+            directories.insert(Self.directory(of: p))
+        }
+        // Remove the directories the prefix names once they are empty; keep the
+        // one it lies in (e.g. the user's directory when a session is deleted).
+        var trimmed = prefix
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        let keep = root + (trimmed.lastIndex(of: "/").map { "/" + String(trimmed[..<$0]) } ?? "")
+        var candidates = Set<String>()
+        for var d in directories {
+            while d.count > keep.count && d.hasPrefix(keep + "/") {
+                candidates.insert(d)
+                d = Self.directory(of: d)
+            }
+        }
+        for d in candidates.sorted(by: { $0.count > $1.count }) { rmdir(d) }
+        for d in Set(candidates.map(Self.directory(of:)) + directories) { POSIXFile.syncDirectory(d) }
+        return deleted
+    }
+
+    // MARK: Serving and health
+
+    public func localPath(key: String) -> String? {
+        StorageKey.isValid(key) ? root + "/" + key : nil
+    }
+
+    public func presignedURL(key: String, seconds: Int) -> String? { nil }
+
+    public func checkReachable() throws {
+        try POSIXFile.makeDirectories(root)
+        guard access(root, W_OK | X_OK) == 0 else { throw POSIXFile.unavailable("cannot write to", root) }
+    }
+}

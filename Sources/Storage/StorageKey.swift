@@ -1,0 +1,46 @@
+/// The shape every object key must have before a store touches it. Keys are
+/// built from ids the API already validated; this is the second wall, so that a
+/// bug upstream can never turn into a path outside a store's root.
+///
+/// A key is `/`-separated segments, each 1–255 bytes of `A–Z a–z 0–9 | . _ @ + -`,
+/// never `.` or `..`; the first segment does not start with `.` (the local
+/// store keeps its own files there). Anything else is refused, never cleaned.
+public enum StorageKey {
+    public static let maxLength = 1024
+
+    public static func isValid(_ key: String) -> Bool {
+        guard !key.isEmpty, key.utf8.count <= maxLength else { return false }
+        let segments = key.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard let first = segments.first, first.first != UInt8(ascii: ".") else { return false }
+        return segments.allSatisfy(isValidSegment)
+    }
+
+    /// A listing or deletion prefix: valid key segments, optionally ending with `/`
+    /// (the last segment may be a partial name, as in S3). The empty prefix is everything.
+    public static func isValidPrefix(_ prefix: String) -> Bool {
+        if prefix.isEmpty { return true }
+        guard prefix.utf8.count <= maxLength else { return false }
+        var segments = prefix.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        if segments.last?.isEmpty == true { segments.removeLast() }
+        guard let first = segments.first, first.first != UInt8(ascii: ".") else { return false }
+        return segments.allSatisfy(isValidSegment)
+    }
+
+    public static func isValidSegment<S: Collection>(_ segment: S) -> Bool where S.Element == UInt8 {
+        guard (1...255).contains(segment.count) else { return false }
+        if segment.count <= 2 && segment.allSatisfy({ $0 == UInt8(ascii: ".") }) { return false }
+        return segment.allSatisfy(isAllowed)
+    }
+
+    @inline(__always)
+    static func isAllowed(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "|"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "@"), UInt8(ascii: "+"), UInt8(ascii: "-"):
+            return true
+        default:
+            return false
+        }
+    }
+}

@@ -1,0 +1,254 @@
+import Diagnostics
+import JSON
+
+/// An object and the store that holds it (an index into `StorageService.stores`).
+public struct StoredObject: Sendable {
+    public let store: Int
+    public let kind: StoreKind
+    public let info: ObjectInfo
+}
+
+/// A new object for `StorageService.create`.
+public struct NewObject: Sendable {
+    public enum Content: Sendable {
+        case file(StagedFile)
+        case bytes([UInt8])
+    }
+
+    public let key: String
+    public let content: Content
+    public let contentType: String
+
+    public init(key: String, content: Content, contentType: String) {
+        self.key = key
+        self.content = content
+        self.contentType = contentType
+    }
+}
+
+/// "Two stores, one view": writes go to the active store (or, when it is
+/// unavailable, to the fallback store), reads see every configured store, the
+/// active one first. Handlers talk to this, never to a particular backend.
+///
+/// - A listing that cannot reach one of its stores throws `.unavailable`: never a partial list.
+/// - A single object found in a reachable store is served even if another store is down.
+/// - Deletion removes from every store that holds something.
+/// - Create-only groups (a recording) look in every store before writing (the 409 rule).
+public final class StorageService: Sendable {
+    public let active: any ObjectStore
+    /// Every store reads look in, the active one first, each once.
+    public let stores: [any ObjectStore]
+    /// Index in `stores` of the store saves fall back to, if any.
+    public let fallbackIndex: Int?
+    let documents: DocumentCache
+
+    /// `others` are read (in that order) but written only as `fallback`. The
+    /// fallback store is read too, whether or not it is also listed in `others`.
+    public init(active: any ObjectStore, others: [any ObjectStore] = [], fallback: (any ObjectStore)? = nil,
+                documentCacheCapacity: Int = 4096) {
+        var stores: [any ObjectStore] = [active]
+        for store in others where !stores.contains(where: { Self.same($0, store) }) { stores.append(store) }
+        var fallbackIndex: Int?
+        if let fallback {
+            if let i = stores.firstIndex(where: { Self.same($0, fallback) }) {
+                fallbackIndex = i
+            } else {
+                stores.append(fallback)
+                fallbackIndex = stores.count - 1
+            }
+            if fallbackIndex == 0 { fallbackIndex = nil }
+        }
+        self.active = active
+        self.stores = stores
+        self.fallbackIndex = fallbackIndex
+        self.documents = DocumentCache(capacity: documentCacheCapacity)
+    }
+
+    private static func same(_ a: any ObjectStore, _ b: any ObjectStore) -> Bool {
+        guard type(of: a) is AnyClass, type(of: b) is AnyClass else { return false }
+        return (a as AnyObject) === (b as AnyObject)
+    }
+
+    public var fallback: (any ObjectStore)? { fallbackIndex.map { stores[$0] } }
+
+    // MARK: Reads
+
+    /// Every object under `prefix` in every store. Throws `.unavailable` if any
+    /// store cannot be listed.
+    public func list(prefix: String) throws -> [StoredObject] {
+        var all: [StoredObject] = []
+        for (i, store) in stores.enumerated() {
+            for info in try store.list(prefix: prefix) {
+                all.append(StoredObject(store: i, kind: store.kind, info: info))
+            }
+        }
+        return all
+    }
+
+    /// The first store (active first) holding `key`, with its bytes. Nil when no
+    /// store holds it; `.unavailable` when none that could be asked holds it but
+    /// some store could not be asked.
+    public func get(key: String) throws -> (object: StoredObject, bytes: [UInt8])? {
+        var unreachable: StorageError?
+        for (i, store) in stores.enumerated() {
+            do {
+                let (bytes, info) = try store.get(key: key)
+                return (StoredObject(store: i, kind: store.kind, info: info), bytes)
+            } catch StorageError.notFound {
+                continue
+            } catch let error as StorageError {
+                guard case .unavailable = error else { throw error }
+                Log.warning("store unavailable while reading", ["store": store.kind.rawValue, "key": key, "error": error.description])
+                unreachable = unreachable ?? error
+            }
+        }
+        if let unreachable { throw unreachable }
+        return nil
+    }
+
+    /// Like `get`, without reading the content.
+    public func head(key: String) throws -> StoredObject? {
+        var unreachable: StorageError?
+        for (i, store) in stores.enumerated() {
+            do {
+                if let info = try store.head(key: key) { return StoredObject(store: i, kind: store.kind, info: info) }
+            } catch let error as StorageError {
+                guard case .unavailable = error else { throw error }
+                Log.warning("store unavailable while reading", ["store": store.kind.rawValue, "key": key, "error": error.description])
+                unreachable = unreachable ?? error
+            }
+        }
+        if let unreachable { throw unreachable }
+        return nil
+    }
+
+    /// Parses small JSON documents (e.g. session metadata) found by `list`, through
+    /// the per-process cache, so a listing that saw no change reads nothing. Misses
+    /// are fetched with each store's `getMany` (concurrent in S3). Objects deleted
+    /// meanwhile are left out; `.unavailable` from any store is thrown.
+    public func documents(_ objects: [StoredObject]) throws -> [(object: StoredObject, document: Document)] {
+        var results: [String: Document] = [:]
+        var missing: [Int: [StoredObject]] = [:]
+        for object in objects {
+            let cacheKey = DocumentCache.key(store: object.store, object.info)
+            if let hit = documents.get(cacheKey) {
+                results[cacheKey] = hit
+            } else {
+                missing[object.store, default: []].append(object)
+            }
+        }
+        for (store, wanted) in missing.sorted(by: { $0.key < $1.key }) {
+            let fetched = stores[store].getMany(keys: wanted.map(\.info.key))
+            for object in wanted {
+                let cacheKey = DocumentCache.key(store: store, object.info)
+                switch fetched[object.info.key] {
+                case .success(let bytes):
+                    let document = Self.parse(bytes)
+                    documents.put(cacheKey, document)
+                    results[cacheKey] = document
+                case .failure(.notFound), nil:
+                    continue
+                case .failure(let error):
+                    if case .unavailable = error { throw error }
+                    results[cacheKey] = .corrupt(error.description)
+                }
+            }
+        }
+        return objects.compactMap { object in
+            results[DocumentCache.key(store: object.store, object.info)].map { (object, $0) }
+        }
+    }
+
+    static func parse(_ bytes: [UInt8]) -> Document {
+        do {
+            return .json(try JSON.parse(bytes))
+        } catch {
+            return .corrupt(error.description)
+        }
+    }
+
+    // MARK: Writes
+
+    /// Stores a group of objects that belong together under `prefix` (one
+    /// recording), in the given order, each create-only, all in one store: the
+    /// active one, or the fallback when the active one is unavailable. `build`
+    /// gets the kind of the store being written, for content that records it.
+    ///
+    /// Throws `.alreadyExists` when any reachable store already holds something
+    /// under `prefix`, and removes what it wrote whenever it fails.
+    /// Returns the kind of the store that now holds the group.
+    @discardableResult
+    public func create(prefix: String, _ build: (StoreKind) throws -> [NewObject]) throws -> StoreKind {
+        var activeUnreachable = false
+        for (i, store) in stores.enumerated() {
+            do {
+                if try !store.list(prefix: prefix).isEmpty { throw StorageError.alreadyExists(prefix) }
+            } catch let error as StorageError {
+                guard case .unavailable = error else { throw error }
+                // A store that cannot be reached cannot be checked; the write decides.
+                Log.warning("store unavailable for the existence check", ["store": store.kind.rawValue, "prefix": prefix, "error": error.description])
+                if i == 0 { activeUnreachable = true }
+            }
+        }
+        var targets: [any ObjectStore] = activeUnreachable && fallback != nil ? [] : [active]
+        if let fallback { targets.append(fallback) }
+        var lastError: Error = StorageError.unavailable("no store to write to")
+        for (n, store) in targets.enumerated() {
+            do {
+                try write(try build(store.kind), to: store)
+                return store.kind
+            } catch let error as StorageError {
+                guard case .unavailable = error, n < targets.count - 1 else { throw error }
+                Log.warning("active store unavailable, saving to the fallback store",
+                            ["store": store.kind.rawValue, "prefix": prefix, "error": error.description])
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    /// Writes every object create-only; on failure removes the ones it wrote (and
+    /// only those: a concurrent writer's objects are never touched).
+    func write(_ objects: [NewObject], to store: any ObjectStore) throws {
+        var written: [String] = []
+        do {
+            for object in objects {
+                switch object.content {
+                case .file(let file):
+                    _ = try store.put(key: object.key, file: file, contentType: object.contentType, condition: .createOnly)
+                case .bytes(let bytes):
+                    _ = try store.put(key: object.key, bytes: bytes, contentType: object.contentType, condition: .createOnly)
+                }
+                written.append(object.key)
+            }
+        } catch {
+            for key in written.reversed() {
+                do {
+                    _ = try store.delete(prefix: key)
+                } catch {
+                    Log.warning("could not remove a partly saved object", ["store": store.kind.rawValue, "key": key, "error": String(describing: error)])
+                }
+            }
+            throw error
+        }
+    }
+
+    /// Deletes everything under `prefix` in every store; returns how many objects
+    /// there were. If a store cannot be reached the others are still cleaned and
+    /// `.unavailable` is thrown, so the caller retries rather than believing it done.
+    public func delete(prefix: String) throws -> Int {
+        var total = 0
+        var unreachable: StorageError?
+        for store in stores {
+            do {
+                total += try store.delete(prefix: prefix)
+            } catch let error as StorageError {
+                guard case .unavailable = error else { throw error }
+                Log.warning("store unavailable while deleting", ["store": store.kind.rawValue, "prefix": prefix, "error": error.description])
+                unreachable = unreachable ?? error
+            }
+        }
+        if let unreachable { throw unreachable }
+        return total
+    }
+}
