@@ -12,4 +12,11 @@ public protocol Authenticator: Sendable {
     func authenticate(_ request: Request) throws -> Principal
     /// For `/readyz`: nil when usable, else why not (e.g. "no JWKS key loaded").
     func readinessProblem() -> String?
+    /// For `/readyz` detail: something worth saying that does not make the service
+    /// unready (e.g. the JWKS is stale but its keys still serve).
+    func readinessWarning() -> String?
+}
+
+extension Authenticator {
+    public func readinessWarning() -> String? { nil }
 }
