@@ -53,8 +53,8 @@ public final class JWKSCache: Sendable {
     /// How many fetches were started (tests assert the rate limit with it).
     public var fetchCount: Int { fetches.load(ordering: .relaxed) }
 
-    /// Changes whenever the set of keys changes, so tokens verified with a key
-    /// the issuer has since withdrawn are verified again.
+    /// Changes when the issuer withdraws or replaces a key, so tokens verified
+    /// with it are verified again.
     public var generation: Int { keySetGeneration.load(ordering: .acquiring) }
 
     public var keyIDs: [String] { state.withLock { Array($0.keys.keys).sorted() } }
@@ -88,6 +88,15 @@ public final class JWKSCache: Sendable {
         }
         // One fetch per lookup at most: whatever the keys are now is the answer.
         return state.withLock { s in s.keys[kid].map { .found($0) } ?? refusal(s, now: clock()) }
+    }
+
+    /// Starts a background refresh when one is due. Requests served from the
+    /// verified-token cache call this, so keys age out even when every client
+    /// reuses its token.
+    public func refreshIfDue() {
+        let now = clock()
+        let claimed: FetchInProgress? = state.withLock { s in refreshDue(s, now: now) ? claim(&s, now: now) : nil }
+        if let claimed { runInBackground(claimed) }
     }
 
     /// For `/readyz`: nil when keys are loaded. Also starts a due refresh in the
@@ -172,8 +181,11 @@ public final class JWKSCache: Sendable {
                 s.loadedAt = now
                 s.lastError = nil
                 guard keys != s.keys else { return false }
+                // Only a withdrawn or replaced key voids earlier verifications; a new one does not.
+                if s.keys.contains(where: { kid, key in keys[kid] != key }) {
+                    keySetGeneration.add(1, ordering: .releasing)
+                }
                 s.keys = keys
-                keySetGeneration.add(1, ordering: .releasing)
                 return true
             case .failure(let error):
                 s.lastError = error.message

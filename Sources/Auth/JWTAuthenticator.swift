@@ -53,6 +53,7 @@ public final class JWTAuthenticator: Authenticator {
     public func verify(_ token: String, requestID: String = "") throws(HTTPError) -> String {
         let digest = VerifiedTokenCache.Digest(token)
         if let hit = verified.lookup(digest, now: clock(), leeway: verifier.leewaySeconds, generation: jwks.generation) {
+            jwks.refreshIfDue()
             return hit.subject
         }
         do {
@@ -73,6 +74,9 @@ public final class JWTAuthenticator: Authenticator {
 
     public func readinessProblem() -> String? { jwks.readinessProblem() }
 
+    /// Stale keys are a warning, not a readiness problem: they still verify tokens,
+    /// and a 503 from every worker while the issuer is down would take the whole
+    /// service out of its load balancer exactly when the cache can keep it up.
     public func readinessWarning() -> String? { jwks.staleness() }
 
     // MARK: - Authorization header

@@ -53,12 +53,7 @@ public struct TokenVerifier: Sendable {
         guard case .object(let header)? = try? JSON.parse(headerBytes, maxDepth: 8) else {
             throw .invalid("token header is not a JSON object")
         }
-        guard let payloadBytes = Base64URL.decode(Substring(parts[1])) else { throw .invalid("token payload is not base64url") }
-        guard let signature = Base64URL.decode(Substring(parts[2])), !signature.isEmpty else {
-            throw .invalid("token signature is missing or not base64url")
-        }
-
-        // 2. Algorithm: ours, not the token's choice.
+        // 2. Algorithm: ours, not the token's choice; then the rest of the shape.
         guard let alg = header["alg"]?.stringValue else { throw .invalid("token header has no alg") }
         guard algorithms.contains(alg) else {
             if alg.caseInsensitiveEquals("none") { throw .invalid("alg none is not allowed") }
@@ -67,6 +62,10 @@ public struct TokenVerifier: Sendable {
         }
         // RFC 7515 §4.1.11: extensions we do not understand must not be ignored.
         guard header["crit"] == nil else { throw .invalid("unsupported critical header parameters") }
+        guard let payloadBytes = Base64URL.decode(Substring(parts[1])) else { throw .invalid("token payload is not base64url") }
+        guard let signature = Base64URL.decode(Substring(parts[2])), !signature.isEmpty else {
+            throw .invalid("token signature is missing or not base64url")
+        }
 
         // 3. Key: by kid, from the issuer's JWKS only.
         guard let kid = header["kid"]?.stringValue, !kid.isEmpty else { throw .invalid("token header has no kid") }

@@ -155,3 +155,6 @@ struct ConfigurationCheck {
         var description: String { message }
     }
 }
+
+private func writeOut(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+private func writeError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }

@@ -36,10 +36,13 @@ func runDevIssuerCommand(_ args: [String]) -> Int32 {
 
 /// As is when only safe characters occur (so `export $(...)` works too), else
 /// single-quoted.
-func shellQuoted(_ value: String) -> String {
+private func shellQuoted(_ value: String) -> String {
     let safe = value.unicodeScalars.allSatisfy {
         ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "_./:@%+,=-".unicodeScalars.contains($0)
     }
     if safe && !value.isEmpty { return value }
     return "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
+
+private func writeOut(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+private func writeError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }

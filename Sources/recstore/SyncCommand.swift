@@ -74,3 +74,6 @@ func runSyncCommand(_ args: [String]) -> Int32 {
     writeOut(line + "\n")
     return summary.succeeded ? 0 : 1
 }
+
+private func writeOut(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+private func writeError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }

@@ -8,10 +8,13 @@ func runTokenCommand(_ args: [String]) -> Int32 {
     var subject: String?
     var lifetime = 3600
     var directory = DevIssuer.defaultDirectory()
+    if args.contains("--help") || args.contains("-h") {
+        writeOut(usage)
+        return 0
+    }
     var rest = args[...]
     while let option = rest.popFirst() {
         guard let value = rest.popFirst() else {
-            if option == "--help" || option == "-h" { writeOut(usage); return 0 }
             writeError("recstore token: \(option) needs a value\n" + usage)
             return 2
         }
@@ -43,5 +46,5 @@ func runTokenCommand(_ args: [String]) -> Int32 {
     }
 }
 
-func writeOut(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
-func writeError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+private func writeOut(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+private func writeError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }

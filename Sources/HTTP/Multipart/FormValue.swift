@@ -22,6 +22,15 @@ public struct UploadedFile: Sendable {
     public let filename: String?
     public let contentType: String?
 
+    public init(path: String, size: Int64, sha256: String, prefix: [UInt8], filename: String? = nil, contentType: String? = nil) {
+        self.path = path
+        self.size = size
+        self.sha256 = sha256
+        self.prefix = prefix
+        self.filename = filename
+        self.contentType = contentType
+    }
+
     /// How many leading bytes `prefix` keeps.
     public static let prefixLength = 64
 }

@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// The parts of a multipart form, in order. Owns the temporary files of its file
-/// parts: `removeTemporaryFiles()` (also run when the form is released) deletes every
+/// The parts of a multipart form that were kept (the first of each name, not the
+/// ignored ones), in order. Owns the temporary files of its file parts: `removeTemporaryFiles()` (also run when the form is released) deletes every
 /// one not taken with `take(_:)`.
 public final class MultipartForm {
     public private(set) var parts: [(name: String, value: FormValue)] = []

@@ -8,7 +8,9 @@ public struct MultipartReader {
     ///   - contentType: the request's Content-Type. Not `multipart/form-data` → 415;
     ///     no or a bad boundary → 400.
     ///   - tempDirectory: where file parts go; on the store's filesystem, a local save is a rename.
-    ///   - policy: how to treat a part, by its name.
+    ///   - policy: how to treat a part, by its name. Only the first part of a name is
+    ///     kept; later ones are read and discarded, so memory and disk stay within the
+    ///     policy's limits however often a client repeats a field.
     /// - Throws: `HTTPError` 400 (framing), 413 (a limit crossed), 503 (temporary storage
     ///   failed), or the body's own error when the client aborted. On every failure the
     ///   temporary files are removed and, unless the body itself failed, the rest of the
@@ -18,6 +20,7 @@ public struct MultipartReader {
                             limits: MultipartLimits = MultipartLimits()) throws -> MultipartForm {
         let form = MultipartForm()
         var sink: Sink?
+        var seen = Set<String>()
         do {
             var parser = MultipartParser(boundary: try MultipartContentType.boundary(of: contentType), limits: limits)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
@@ -29,7 +32,8 @@ public struct MultipartReader {
                 try parser.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { event in
                     switch event {
                     case .partBegin(let part):
-                        sink = try Sink(part, policy: policy(part.name), directory: tempDirectory)
+                        let first = seen.insert(part.name).inserted
+                        sink = try Sink(part, policy: first ? policy(part.name) : .ignore, directory: tempDirectory)
                     case .partData(let bytes):
                         try sink?.append(bytes)
                     case .partEnd:

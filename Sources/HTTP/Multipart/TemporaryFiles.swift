@@ -22,7 +22,7 @@ public enum TemporaryFiles {
             if fd >= 0 { return (fd, path) }
             let code = errno
             attempts += 1
-            if code == ENOENT && attempts == 1 && mkdir(directory, 0o700) == 0 { continue }
+            if code == ENOENT && attempts == 1 && (mkdir(directory, 0o700) == 0 || errno == EEXIST) { continue }
             if code == EEXIST && attempts < 8 { continue }
             if code == EINTR && attempts < 8 { continue }
             Log.error("cannot create a temporary upload file", ["directory": directory, "error": String(cString: strerror(code))])

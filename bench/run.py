@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""`make bench`: speed and memory as numbers, each beside a ceiling measured in the
+same run on the same machine.
+
+Brings up the stack the way `make run` does (LOCAL, and S3 against a moto server
+with signature checks on), plus the ceilings: nginx answering a constant, and nginx
+in front of a minimal C libfcgi responder (bench/c_responder.c). Load comes from
+wrk; uploads from curl. Prints one Markdown table and writes it to bench/results.md.
+
+Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_UPLOAD_MIB (256).
+"""
+
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "integration"))
+from moto_server import MotoS3  # noqa: E402
+
+BIN = os.path.join(ROOT, ".build", "release", "recstore")
+DURATION = int(os.environ.get("BENCH_DURATION", "8"))
+UPLOAD_MIB = int(os.environ.get("BENCH_UPLOAD_MIB", "256"))
+WORKERS = int(os.environ.get("WORKERS", "2"))
+USER = "bench|user"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+class Process:
+    """A process in its own group, stopped with the whole group."""
+
+    def __init__(self, args, env=None, cwd=None, log=None):
+        self.log = open(log, "wb") if log else subprocess.DEVNULL
+        self.p = subprocess.Popen(args, env=env, cwd=cwd, stdout=self.log, stderr=self.log,
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGTERM)
+                self.p.wait(timeout=20)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                os.killpg(self.p.pid, signal.SIGKILL)
+
+
+class Stack:
+    """scripts/run-stack, as `make run` starts it."""
+
+    def __init__(self, work, name, extra_env):
+        self.port = free_port()
+        self.run_dir = os.path.join(work, name)
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.env = dict(os.environ, PORT=str(self.port), RUN_DIR=self.run_dir, WORKERS=str(WORKERS),
+                        RECSTORE_SKIP_DEPS="1", RECSTORE_SKIP_BUILD="1",
+                        LOCAL_STORAGE_DIR=os.path.join(self.run_dir, "uploads"), **extra_env)
+        for k in [k for k in self.env if k.startswith("AUTH0_")]:
+            del self.env[k]
+        self.proc = Process([os.path.join(ROOT, "scripts", "run-stack")], env=self.env, cwd=self.run_dir,
+                            log=os.path.join(self.run_dir, "stack.log"))
+        self.base = f"http://127.0.0.1:{self.port}"
+        wait_http(self.base + "/healthz")
+        self.token = subprocess.check_output([BIN, "token", "--sub", USER, "--ttl", "3600"],
+                                             env=self.env, cwd=self.run_dir, text=True).strip()
+
+    def worker_pids(self):
+        with open(os.path.join(self.run_dir, "recstore.pid")) as f:
+            supervisor = int(f.read().strip())
+        out = subprocess.run(["pgrep", "-P", str(supervisor)], capture_output=True, text=True).stdout
+        return [int(x) for x in out.split()]
+
+    def stop(self):
+        self.proc.stop()
+
+
+def nginx_ceiling(work, name, body):
+    """nginx alone (`return 200`), or nginx in front of a C responder socket."""
+    port = free_port()
+    d = os.path.join(work, name)
+    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+    conf = f"""
+worker_processes auto; daemon off; pid {d}/nginx.pid; error_log {d}/logs/error.log warn;
+{"user root;" if os.getuid() == 0 else ""}
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px;
+  uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;
+  client_max_body_size 2g;
+  server {{ listen 127.0.0.1:{port}; {body} }}
+}}"""
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(conf)
+    proc = Process(["nginx", "-p", d + "/", "-c", os.path.join(d, "nginx.conf"), "-e", os.path.join(d, "logs/error.log")])
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/")
+    return proc, base
+
+
+def wrk(url, token=None, connections=32, script=None, duration=DURATION):
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if token:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    if script:
+        args += ["-s", script]
+    out = subprocess.run(args + [url], capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": errors}
+
+
+def multipart(fields, audio_path=None, audio_bytes=None):
+    boundary = "benchboundary7d3a"
+    head = b""
+    for k, v in fields.items():
+        head += f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+    head += f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n".encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return boundary, head, tail
+
+
+def wav_bytes(size):
+    data = size - 44
+    h = b"RIFF" + (36 + data).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little")
+    h += (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (16000).to_bytes(4, "little")
+    h += (32000).to_bytes(4, "little") + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
+    h += b"data" + data.to_bytes(4, "little")
+    return h + os.urandom(min(data, 1 << 16)) * (data // (1 << 16)) + os.urandom(data % (1 << 16))
+
+
+def seed(stack, user_suffix, count):
+    """`count` small recordings for one user, through the API."""
+    import concurrent.futures
+    boundary, head, tail = multipart({})
+    body = head + wav_bytes(2048) + tail
+    url = stack.base + "/api/v1/save_recording_details"
+
+    def one(i):
+        req = urllib.request.Request(url, data=body, method="POST", headers={
+            "Authorization": f"Bearer {stack.tokens[user_suffix]}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            assert r.status == 201
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(count)))
+
+
+def upload(base, token, path, pids):
+    """One large multipart upload with curl; RSS of `pids` sampled from /proc meanwhile."""
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            total = 0
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/status") as f:
+                        for line in f:
+                            if line.startswith("VmRSS:"):
+                                peak[0] = max(peak[0], int(line.split()[1]))
+                except OSError:
+                    pass
+            time.sleep(0.02)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    start = time.monotonic()
+    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"audio=@{path};type=audio/wav"]
+    if token:
+        args += ["-H", f"Authorization: Bearer {token}"]
+    code = subprocess.run(args + [base], capture_output=True, text=True).stdout.strip()
+    elapsed = time.monotonic() - start
+    done.set()
+    t.join()
+    return {"mibs": (os.path.getsize(path) / (1 << 20)) / elapsed, "rss_mib": peak[0] / 1024, "status": code}
+
+
+def main():
+    for tool in ("wrk", "nginx", "curl", "gcc"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is missing (make bench installs it)")
+    work = tempfile.mkdtemp(prefix="recstore-bench-")
+    procs, rows, notes = [], [], []
+    try:
+        c_bin = os.path.join(work, "c_responder")
+        subprocess.check_call(["gcc", "-O2", "-o", c_bin, os.path.join(ROOT, "bench", "c_responder.c"), "-lfcgi"])
+
+        moto = MotoS3(bucket="recstore-bench").start()
+        procs.append(moto)
+        s3_env = {"STORAGE": "S3", "AWS_S3_BUCKET_NAME": moto.bucket, "AWS_REGION": moto.region,
+                  "AWS_ENDPOINT_URL_S3": moto.endpoint, "AWS_ACCESS_KEY_ID": moto.access_key_id,
+                  "AWS_SECRET_ACCESS_KEY": moto.secret_access_key}
+        local = Stack(work, "local", {"STORAGE": "LOCAL"})
+        procs.append(local)
+        s3 = Stack(work, "s3", s3_env)
+        procs.append(s3)
+
+        settings_path = f"/api/v1/user_settings/{urllib.request.quote(USER, safe='')}"
+        with urllib.request.urlopen(urllib.request.Request(local.base + settings_path,
+                                    headers={"Authorization": f"Bearer {local.token}"})) as r:
+            settings_body = r.read()
+        reply_file = os.path.join(work, "reply.json")
+        with open(reply_file, "wb") as f:
+            f.write(settings_body)
+
+        # Ceilings.
+        const_nginx, const_base = nginx_ceiling(work, "nginx-const", "location / { return 200 '{\"ok\":true}'; }")
+        procs.append(const_nginx)
+        sock = os.path.join(work, "c.sock")
+        c_reply = Process([c_bin, sock, str(WORKERS), "reply", reply_file])
+        procs.append(c_reply)
+        time.sleep(0.3)
+        c_nginx, c_base = nginx_ceiling(work, "nginx-c", f"location / {{ fastcgi_keep_conn off; include /etc/nginx/fastcgi_params; fastcgi_pass unix:{sock}; }}")
+        procs.append(c_nginx)
+        upload_dir = os.path.join(work, "c-uploads")
+        os.makedirs(upload_dir)
+        usock = os.path.join(work, "cu.sock")
+        c_upload = Process([c_bin, usock, str(WORKERS), "upload", upload_dir])
+        procs.append(c_upload)
+        time.sleep(0.3)
+        cu_nginx, cu_base = nginx_ceiling(work, "nginx-cu", f"location / {{ fastcgi_request_buffering off; fastcgi_keep_conn off; include /etc/nginx/fastcgi_params; fastcgi_pass unix:{usock}; }}")
+        procs.append(cu_nginx)
+
+        ceiling_const = wrk(const_base + "/")
+        ceiling_c = wrk(c_base + "/")
+        rows.append(("ceiling: nginx `return 200`", ceiling_const, ""))
+        rows.append(("ceiling: nginx → C libfcgi responder, same bytes as 1", ceiling_c, ""))
+
+        # 1. Settings GET.
+        for name, stack in (("LOCAL", local), ("S3", s3)):
+            r = wrk(stack.base + settings_path, token=stack.token)
+            ratio = f"{r['rps'] / ceiling_c['rps']:.2f}× C throughput, p99 {r['p99'] / max(ceiling_c['p99'], 0.001):.1f}× C p99"
+            rows.append((f"1. GET user_settings, 32 conn, {name}", r, ratio))
+
+        # 2. Listings with 200 and 1,000 sessions.
+        for stack in (local, s3):
+            stack.tokens = {}
+            for n in (200, 1000):
+                stack.tokens[n] = subprocess.check_output([BIN, "token", "--sub", f"list{n}", "--ttl", "3600"],
+                                                          env=stack.env, cwd=stack.run_dir, text=True).strip()
+                seed(stack, n, n)
+        for name, stack in (("LOCAL", local), ("S3", s3)):
+            for n in (200, 1000):
+                r = wrk(f"{stack.base}/api/v1/user_recordings/list{n}", token=stack.tokens[n], connections=8)
+                extra = ""
+                if name == "S3":
+                    extra = s3_requests_per_listing(stack, n)
+                rows.append((f"2. GET user_recordings, {n} sessions, 8 conn, {name}", r, extra))
+
+        # 3. One large upload.
+        big = os.path.join(work, "big.wav")
+        with open(big, "wb") as f:
+            f.write(wav_bytes(UPLOAD_MIB << 20))
+        cu = upload(cu_base + "/", None, big, [p for p in child_pids(c_upload.p.pid)])
+        rows.append((f"ceiling: {UPLOAD_MIB} MiB upload → C responder writing a file", None,
+                     f"{cu['mibs']:.0f} MiB/s, RSS {cu['rss_mib']:.1f} MiB"))
+        for name, stack in (("LOCAL", local), ("S3", s3)):
+            u = upload(stack.base + "/api/v1/save_recording_details", stack.token, big, stack.worker_pids())
+            rows.append((f"3. {UPLOAD_MIB} MiB upload, {name}", None,
+                         f"{u['mibs']:.0f} MiB/s ({u['mibs'] / cu['mibs']:.2f}× C), peak worker RSS {u['rss_mib']:.1f} MiB, HTTP {u['status']}"))
+        os.unlink(big)
+
+        # 4. Saves of 1 MiB audio, 8 connections.
+        boundary, head, tail = multipart({})
+        body = head + wav_bytes(1 << 20) + tail
+        lua = os.path.join(work, "save.lua")
+        with open(lua, "w") as f:
+            f.write('wrk.method = "POST"\n')
+            f.write(f'wrk.headers["Content-Type"] = "multipart/form-data; boundary={boundary}"\n')
+            f.write("local f = io.open(%r, 'rb'); wrk.body = f:read('*a'); f:close()\n" % (os.path.join(work, "save.body"),))
+        with open(os.path.join(work, "save.body"), "wb") as f:
+            f.write(body)
+        for name, stack in (("LOCAL", local), ("S3", s3)):
+            r = wrk(stack.base + "/api/v1/save_recording_details", token=stack.token, connections=8, script=lua)
+            rows.append((f"4. POST save_recording_details, 1 MiB, 8 conn, {name}", r, "saves/s"))
+    finally:
+        for p in reversed(procs):
+            try:
+                p.stop()
+            except Exception:
+                pass
+        shutil.rmtree(work, ignore_errors=True)
+
+    table = render(rows, notes)
+    print(table)
+    with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
+        f.write(table)
+
+
+def child_pids(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def s3_requests_per_listing(stack, n):
+    """The responder logs how many S3 requests each API request made (`s3_requests`)."""
+    url = f"{stack.base}/api/v1/user_recordings/list{n}"
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {stack.tokens[n]}", "X-Request-ID": f"benchcount{n}"})
+    urllib.request.urlopen(req).read()
+    time.sleep(0.3)
+    log = os.path.join(stack.run_dir, "stack.log")
+    counts = []
+    with open(log, errors="replace") as f:
+        for line in f:
+            if "s3_requests" in line and f"/list{n}" in line:
+                try:
+                    counts.append(json.loads(line)["s3_requests"])
+                except (ValueError, KeyError):
+                    pass
+    return f"{counts[-1]} S3 requests per listing (steady state)" if counts else "S3 request count not logged"
+
+
+def render(rows, notes):
+    cpu = os.cpu_count()
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    lines = [f"# recstore benchmark", "",
+             f"{datetime.date.today().isoformat()}, {cpu} cores ({model}), {WORKERS} responder workers, "
+             f"wrk {DURATION} s per run, everything on one machine over loopback.", "",
+             "| scenario | req/s | p50 ms | p99 ms | errors | notes |", "|---|---:|---:|---:|---:|---|"]
+    for name, r, extra in rows:
+        if r:
+            lines.append(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} | {extra} |")
+        else:
+            lines.append(f"| {name} | | | | | {extra} |")
+    lines += [""] + notes
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
