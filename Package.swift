@@ -35,7 +35,7 @@ let package = Package(
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "COpenSSL"]
         ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),

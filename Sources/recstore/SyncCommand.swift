@@ -1,0 +1,79 @@
+import Configuration
+import Diagnostics
+import Foundation
+import S3
+import Storage
+
+/// `recstore sync [--dry-run]`: moves the recordings and settings held in
+/// LOCAL_STORAGE_DIR (S3 fallbacks, or everything after switching from LOCAL to S3)
+/// into the bucket, verifying each object before its local copy is deleted (see
+/// `LocalToBucketSync`). Safe to interrupt and to run again, also while the
+/// service runs. Exit status 0 when nothing was left behind but unfinished saves,
+/// 1 when something could not be moved (or the bucket does not answer), 2 for a
+/// usage or configuration error.
+func runSyncCommand(_ args: [String]) -> Int32 {
+    let usage = "usage: recstore sync [--dry-run]\n"
+    var dryRun = false
+    for option in args {
+        switch option {
+        case "--dry-run", "-n": dryRun = true
+        case "--help", "-h": writeOut(usage); return 0
+        default:
+            writeError("recstore sync: unknown option \(option)\n" + usage)
+            return 2
+        }
+    }
+    // Every group's outcome is printed; the stores' own warnings would only repeat it.
+    Log.minimumLevel = .error
+    let config: Configuration
+    do {
+        config = try Configuration.load(DotEnv.environment())
+    } catch {
+        writeError("recstore sync: configuration: \(error)\n")
+        return 2
+    }
+    guard let bucketName = config.bucket else {
+        writeError("recstore sync: no bucket configured (set AWS_S3_BUCKET_NAME)\n")
+        return 2
+    }
+    let credentials: CredentialsChain
+    do {
+        credentials = try CredentialsChain(environment: config.environment)
+    } catch {
+        writeError("recstore sync: credentials: \(error)\n")
+        return 2
+    }
+    var options = S3Options()
+    options.multipartThreshold = config.s3MultipartThreshold
+    options.partSize = config.s3PartSize
+    let bucket = S3Store(bucket: bucketName, region: config.region, endpoint: config.s3Endpoint,
+                         credentials: credentials, options: options)
+    let local = LocalStore(root: config.localStorageDir)
+    // Before touching anything: is the bucket there, and does it take our credentials?
+    let keyID: String
+    do {
+        keyID = try credentials.credentials().accessKeyID
+    } catch {
+        writeError("recstore sync: \(error); nothing was moved\n")
+        return 1
+    }
+    do {
+        try S3Trouble.checkAnswers(bucket)
+    } catch {
+        let reason = S3Trouble.explain(error, bucket: bucketName, region: config.region, endpoint: config.s3Endpoint, keyID: keyID)
+        writeError("recstore sync: the bucket does not answer: \(reason); nothing was moved\n")
+        return 1
+    }
+
+    writeOut("\(dryRun ? "dry run: " : "")moving \(local.root) into bucket \(bucketName)\n")
+    let sync = LocalToBucketSync(local: local, bucket: bucket, dryRun: dryRun) { writeOut($0 + "\n") }
+    let summary = sync.run()
+    var line = "recstore sync: \(summary.moved) \(dryRun ? "to move" : "moved"), "
+        + "\(summary.alreadyThere) already in the bucket, \(summary.skipped) skipped, \(summary.failed) failed"
+    if let aborted = summary.aborted { line += "; stopped early: \(aborted)" }
+    writeOut(line + "\n")
+    return summary.succeeded ? 0 : 1
+}
+
+private func writeOut(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+private func writeError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
