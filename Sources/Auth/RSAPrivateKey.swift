@@ -31,9 +31,12 @@ public final class RSAPrivateKey: @unchecked Sendable {
 
     /// From a PEM private key (PKCS#8 or PKCS#1), unencrypted.
     public convenience init(pem: String) throws(KeyError) {
+        // BIO_new_mem_buf would keep a pointer to a temporary Swift buffer:
+        // a memory BIO that copies the bytes in stays valid.
         let bytes = Array(pem.utf8)
-        guard let bio = BIO_new_mem_buf(bytes, Int32(bytes.count)) else { throw KeyError("BIO_new_mem_buf failed") }
+        guard let bio = BIO_new(BIO_s_mem()) else { throw KeyError("BIO_new failed") }
         defer { BIO_free(bio) }
+        guard BIO_write(bio, bytes, Int32(bytes.count)) == Int32(bytes.count) else { throw KeyError("BIO_write failed") }
         guard let pkey = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
             ERR_clear_error()
             throw KeyError("not a PEM private key")
