@@ -1,3 +1,34 @@
 import Foundation
-FileHandle.standardError.write("recstore: not yet wired\n".data(using: .utf8)!)
-exit(2)
+
+/// `recstore <command> [options]`. Commands without a summary are internal.
+struct Command: Sendable {
+    let name: String
+    let summary: String?
+    let run: @Sendable ([String]) -> Int32
+
+    static let all: [Command] = [
+        Command(name: "serve", summary: "run the FastCGI responder (a supervisor and its worker processes)", run: ServeCommand.run),
+        Command(name: "worker", summary: nil, run: WorkerCommand.run),
+    ]
+
+    static func usage() -> String {
+        let width = all.map(\.name.count).max() ?? 0
+        let lines = all.compactMap { c in c.summary.map { "  " + c.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0 } }
+        return "usage: recstore <command> [options]\n\ncommands:\n" + lines.joined(separator: "\n") + "\n"
+    }
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let name = arguments.first, !["-h", "--help", "help"].contains(name) else {
+    if arguments.isEmpty {
+        printError(Command.usage())
+        exit(2)
+    }
+    print(Command.usage(), terminator: "")
+    exit(0)
+}
+guard let command = Command.all.first(where: { $0.name == name }) else {
+    printError("recstore: unknown command \"\(name)\"\n" + Command.usage())
+    exit(2)
+}
+exit(command.run(Array(arguments.dropFirst())))
