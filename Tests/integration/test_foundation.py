@@ -356,6 +356,26 @@ def test_inherited_listening_socket_on_fd_0(serve):
     assert s.stop() == 0
 
 
+def test_systemd_listen_fds_socket(tmp_path, auth_env, release_binary):
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    # As systemd does it: the socket on fd 3, LISTEN_PID naming the service's own pid.
+    script = 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --workers 1 3<&"$1"'
+    process = subprocess.Popen(["bash", "-c", script, str(release_binary), str(listener.fileno())], cwd=tmp_path,
+                               env={**clean_environment(), **auth_env}, pass_fds=(listener.fileno(),),
+                               stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT)
+    listener.close()
+    try:
+        client = FastCGIClient(("127.0.0.1", port))
+        reply = wait_until(lambda: _try(lambda: client.request(get_params())), timeout=10)
+        assert reply and reply.status == 200
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+
+
 def test_worker_crash_loop_backs_off(serve):
     # Each worker is killed soon after it started: to the supervisor, a crash loop.
     port = free_port()
