@@ -37,6 +37,9 @@ public final class FastCGIWorker: Sendable {
         guard flags >= 0, fcntl(listeningFD, F_SETFL, flags | O_NONBLOCK) == 0 else {
             throw ListenerError("fd \(listeningFD) is not usable: \(errorText())")
         }
+        // Accepted connections inherit this from the listening socket: a peer that
+        // connects and then says nothing cannot hold the accept turn for long.
+        Self.setTimeouts(listeningFD, seconds: Self.handshakeTimeout)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw ListenerError("pipe: \(errorText())") }
         for fd in fds {
@@ -127,7 +130,12 @@ public final class FastCGIWorker: Sendable {
                 }
                 guard fds[0].revents != 0 else { continue }
                 let status = FCGX_Accept_r(request)
-                if status == 0 { return true }
+                if status == 0 {
+                    // From here the web server's own timeouts govern; ours only ends a
+                    // request whose peer vanished without closing (a dead host).
+                    Self.setTimeouts(request.pointee.ipcFd, seconds: Self.connectionTimeout)
+                    return true
+                }
                 switch -status {
                 case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO, ECONNRESET:
                     continue // another process took it, or the peer gave up
@@ -139,6 +147,19 @@ public final class FastCGIWorker: Sendable {
             }
             return false
         }
+    }
+
+    /// Bounds reading a new connection's parameters (nginx sends them at once).
+    static let handshakeTimeout = 5
+    /// Bounds each read or write on an accepted connection; above nginx's
+    /// fastcgi_send_timeout / fastcgi_read_timeout.
+    static let connectionTimeout = 330
+
+    static func setTimeouts(_ fd: Int32, seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        let size = socklen_t(MemoryLayout<timeval>.size)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, size)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, size)
     }
 
     private func failListener() {
