@@ -95,11 +95,8 @@ public final class FastCGIWorker: Sendable {
         FCGX_InitRequest(request, listeningFD, 0)
         while accept(into: request) {
             transport.serve(request)
-            if maxRequests > 0 && served.add(1, ordering: .relaxed).newValue >= maxRequests {
-                stop()
-            } else if maxRequests == 0 {
-                served.add(1, ordering: .relaxed)
-            }
+            let count = served.add(1, ordering: .relaxed).newValue
+            if maxRequests > 0 && count >= maxRequests { stop() }
         }
         FCGX_Free(request, 1)
     }

@@ -392,6 +392,23 @@ def test_worker_crash_loop_backs_off(serve):
     assert s.stop() == 0
 
 
+def test_workers_stop_when_their_supervisor_is_killed(serve):
+    port = free_port()
+    s = serve("--listen", f"127.0.0.1:{port}", "--workers", "2")
+    workers = wait_until(lambda: (lambda now: now if len(now) == 2 else None)(children_of(s.process.pid)))
+    assert workers
+    s.process.kill()
+    s.process.wait()
+
+    def gone(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    assert wait_until(lambda: all(gone(pid) for pid in workers), timeout=10)
+
+
 def test_serve_refuses_to_start_without_identity_settings(tmp_path, release_binary):
     result = subprocess.run([str(release_binary), "serve", "--socket", str(tmp_path / "s.sock")], cwd=tmp_path,
                             env=clean_environment(), capture_output=True, text=True, timeout=20)
