@@ -37,6 +37,9 @@ struct ServiceRoutes {
         if let problem = context.authenticator.readinessProblem() {
             throw HTTPError.unavailable("Not ready: \(problem).")
         }
-        return Response.json(.object(JSONObject([("status", .string("ready"))])))
+        var body = JSONObject([("status", .string("ready"))])
+        // Stale keys still verify tokens: worth saying, not worth taking the service out.
+        if let warning = context.authenticator.readinessWarning() { body["warning"] = .string(warning) }
+        return Response.json(.object(body))
     }
 }

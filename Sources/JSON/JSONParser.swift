@@ -45,11 +45,12 @@ private struct Parser {
     }
 
     mutating func parseValue(depth: Int) throws(JSONParseError) -> JSON {
-        guard depth <= maxDepth else { throw error("nesting too deep") }
         guard index < bytes.count else { throw error("unexpected end") }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try parseObject(depth: depth)
-        case UInt8(ascii: "["): return try parseArray(depth: depth)
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            // `depth` containers enclose this one: it would be nesting level depth + 1.
+            guard depth < maxDepth else { throw error("nesting too deep") }
+            return bytes[index] == UInt8(ascii: "{") ? try parseObject(depth: depth) : try parseArray(depth: depth)
         case UInt8(ascii: "\""): return .string(try parseString())
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)

@@ -1,0 +1,16 @@
+# `make run`: the whole stack in the foreground: nginx on 127.0.0.1:${PORT:-8080} in front of
+# ${WORKERS:-2} responder processes, state under ${RUN_DIR:-./.run} (scripts/run-stack).
+# `make test`: installs what is missing, builds, runs the unit and integration tests.
+.PHONY: run test deps
+
+run:
+	@scripts/run-stack
+
+test: deps
+	swift build
+	swift test
+	swift build -c release
+	python3 -m pytest -q Tests/integration
+
+deps:
+	@scripts/install-deps

@@ -1,0 +1,47 @@
+import API
+import Auth
+import Configuration
+import HTTP
+import S3
+import Storage
+
+/// The wiring: every route the responder serves, built once per worker process
+/// from the checked configuration (each worker loads its own JWKS and keeps its
+/// own per-thread S3 connections).
+enum App {
+    static func makeResponder(_ configuration: Configuration) throws -> Responder {
+        let authenticator = JWTAuthenticator(configuration: configuration)
+        let local = LocalStore(root: configuration.localStorageDir)
+        let bucket = try Stores.bucket(configuration)
+        let storage = StorageService(configuration: configuration, local: local, s3: bucket)
+        let context = APIContext(configuration: configuration, authenticator: authenticator, storage: storage,
+                                 temporaryDirectory: local.temporaryDirectory)
+        let router = Router()
+        APIRoutes.register(on: router, context: context)
+        return router
+    }
+}
+
+/// The S3 store a configuration names, built the same way by `serve`, `check` and `sync`.
+enum Stores {
+    struct SetupError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Nil when no bucket is configured.
+    static func bucket(_ configuration: Configuration, adjust: (inout S3Options) -> Void = { _ in }) throws -> S3Store? {
+        guard let name = configuration.bucket else { return nil }
+        let credentials: CredentialsChain
+        do {
+            credentials = try CredentialsChain(environment: configuration.environment)
+        } catch {
+            throw SetupError(description: "AWS credentials: \(error)")
+        }
+        var options = S3Options()
+        options.multipartThreshold = configuration.s3MultipartThreshold
+        options.partSize = configuration.s3PartSize
+        adjust(&options)
+        return S3Store(bucket: name, region: configuration.region, endpoint: configuration.s3Endpoint,
+                       credentials: credentials, options: options)
+    }
+}

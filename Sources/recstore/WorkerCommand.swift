@@ -1,0 +1,58 @@
+import Configuration
+import Diagnostics
+import FastCGI
+import Foundation
+import Supervisor
+
+/// `recstore worker` (internal): one worker process, started by `recstore serve`
+/// with the listening socket on fd 0 and the checked environment.
+enum WorkerCommand {
+    static func run(_ argv: [String]) -> Int32 {
+        let threads: Int, maxRequests: Int
+        do {
+            let arguments = try Arguments(argv, options: ["threads", "max-requests"])
+            threads = try arguments.integer("threads", in: 1...256, default: 4)
+            maxRequests = try arguments.integer("max-requests", in: 0...Int(Int32.max), default: 0)
+        } catch {
+            printError("recstore worker: \(error)")
+            return 2
+        }
+        guard Listener.isListeningSocket(0) else {
+            printError("recstore worker is internal: `recstore serve` starts it with the listening socket on fd 0")
+            return 2
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let worker: FastCGIWorker
+        do {
+            try LogLevel.apply(from: environment)
+            let configuration = try Configuration.load(environment)
+            let responder = try App.makeResponder(configuration)
+            worker = try FastCGIWorker(listeningFD: 0, threads: threads, maxRequests: maxRequests, responder: responder)
+        } catch {
+            Log.error("worker cannot start", ["error": String(describing: error)])
+            return 2
+        }
+        // After FCGX_Init (in the worker's init), which installs handlers of its own.
+        SignalRouting.route([SIGTERM], to: worker.stopDescriptor)
+        // The supervisor decides: Ctrl-C reaches the whole process group, and SIGHUP
+        // means "reload" to the supervisor, not "die" to its workers.
+        SignalRouting.ignore([SIGINT, SIGHUP, SIGPIPE])
+        watchParent(worker)
+
+        Log.debug("worker ready", ["threads": threads])
+        let listenerHealthy = worker.run()
+        Log.debug("worker stopped", ["requests": worker.requestsServed])
+        return listenerHealthy ? 0 : 1
+    }
+
+    /// A worker whose supervisor is gone (even killed with SIGKILL) stops gracefully
+    /// instead of lingering as an orphan.
+    static func watchParent(_ worker: FastCGIWorker) {
+        let parent = getppid()
+        Thread.detachNewThread {
+            while getppid() == parent { sleep(1) }
+            Log.warning("supervisor gone: stopping")
+            worker.stop()
+        }
+    }
+}
