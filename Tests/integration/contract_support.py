@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
@@ -26,14 +25,11 @@ import requests
 from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from moto_server import MotoS3, free_port
+import conftest
+from moto_server import MotoS3
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".build" / "release" / "recstore"
-
-# Variables a developer's shell may hold that would change what a stack does.
-INHERITED_SETTINGS = re.compile(r"^(AUTH0_|AWS_|S3_|JWT_|JWKS_|STORAGE$|LOCAL_STORAGE_DIR$|STUDY_BUDDY_|RETENTION_DAYS$|"
-                                r"MAX_UPLOAD_BYTES$|RUN_DIR$|PORT$|WORKERS$|THREADS$|LOG_LEVEL$|RECSTORE_)")
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 GENERATED_SESSION_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -122,31 +118,38 @@ def serve_clocked_moto(port, clock_file):
 # Stacks
 
 
-class Stack:
-    """One `scripts/run-stack` (nginx + responders) on its own port and run directory.
+class Stack(conftest.Stack):
+    """One `scripts/run-stack` (nginx + responders) on its own port and run directory,
+    named `name` under `base`, in the storage mode `env` says (LOCAL by default; with
+    `moto`, the bucket is configured too).
 
     `storage_dir` is LOCAL_STORAGE_DIR; it sits inside `outside_dir`, which nothing may
     ever write to except through it (the escape checks look there). TMPDIR is a
     directory of its own, so leftover temporary files of any kind show up."""
 
     def __init__(self, name, base, env=None, moto=None, storage_dir=None, dotenv=None, aliases=False):
+        base = Path(base)
         self.name = name
-        self.base = Path(base)
-        self.run_dir = self.base / f"{name}-run"
-        self.outside_dir = self.base / f"{name}-data"
-        self.storage_dir = Path(storage_dir) if storage_dir else self.outside_dir / "store"
-        self.tmpdir = self.base / f"{name}-tmp"
-        self.workdir = self.base / f"{name}-cwd"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.moto = moto
-        self.extra_env = dict(env or {})
+        self.outside_dir = base / f"{name}-data"
+        self.tmpdir = base / f"{name}-tmp"
+        self.workdir = base / f"{name}-cwd"
         self.dotenv = dotenv  # text of a .env in the working directory
-        self.aliases = aliases  # name the bucket, region and endpoint by their alias variables
-        self.process = None
+        self.extra_env = dict(env or {})
+        overrides = {"LOCAL_STORAGE_DIR": str(storage_dir or self.outside_dir / "store"), "TMPDIR": str(self.tmpdir),
+                     "THREADS": "4"}
+        if moto:
+            overrides.update(AWS_ACCESS_KEY_ID=moto.access_key_id, AWS_SECRET_ACCESS_KEY=moto.secret_access_key)
+            if aliases:  # the bucket, region and endpoint by their alias variables
+                overrides.update(STUDY_BUDDY_BUCKET_NAME=moto.bucket, AWS_DEFAULT_REGION=moto.region,
+                                 AWS_ENDPOINT_URL=moto.endpoint)
+            else:
+                overrides.update(AWS_S3_BUCKET_NAME=moto.bucket, AWS_REGION=moto.region,
+                                 AWS_ENDPOINT_URL_S3=moto.endpoint)
+        super().__init__(base / f"{name}-run", env={**overrides, **self.extra_env}, workers=2, cwd=self.workdir)
+        self.base_url = f"http://127.0.0.1:{self.port}"
         self._tokens = {}
         self._s3 = None
-        self.log_path = self.base / f"{name}.log"
 
     @property
     def mode(self):
@@ -156,60 +159,12 @@ class Stack:
     def bucket(self):
         return self.moto.bucket if self.moto else None
 
-    def environment(self):
-        env = {k: v for k, v in os.environ.items() if not INHERITED_SETTINGS.match(k)}
-        env.update(PORT=str(self.port), RUN_DIR=str(self.run_dir), WORKERS="2", THREADS="4",
-                   RECSTORE_SKIP_DEPS="1", RECSTORE_SKIP_BUILD="1",
-                   LOCAL_STORAGE_DIR=str(self.storage_dir), TMPDIR=str(self.tmpdir))
-        if self.moto:
-            env.update(AWS_ACCESS_KEY_ID=self.moto.access_key_id, AWS_SECRET_ACCESS_KEY=self.moto.secret_access_key)
-            if self.aliases:
-                env.update(STUDY_BUDDY_BUCKET_NAME=self.moto.bucket, AWS_DEFAULT_REGION=self.moto.region,
-                           AWS_ENDPOINT_URL=self.moto.endpoint)
-            else:
-                env.update(AWS_S3_BUCKET_NAME=self.moto.bucket, AWS_REGION=self.moto.region,
-                           AWS_ENDPOINT_URL_S3=self.moto.endpoint)
-        env.update(self.extra_env)
-        return env
-
-    def start(self):
+    def start(self, timeout=60.0):
         for d in (self.storage_dir, self.tmpdir, self.workdir):
             d.mkdir(parents=True, exist_ok=True)
         if self.dotenv is not None:
             (self.workdir / ".env").write_text(self.dotenv)
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([str(ROOT / "scripts" / "run-stack")], cwd=self.workdir, env=self.environment(),
-                                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"stack {self.name} exited ({self.process.returncode}):\n{self.log_tail()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"stack {self.name} did not answer /healthz:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def stop(self):
-        if not self.process or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)  # the group this stack was started in
-            self.process.wait()
-
-    def log_tail(self, lines=40):
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return super().start(timeout)
 
     # -- tokens
 
@@ -230,7 +185,7 @@ class Stack:
         return Client(self, sub, self.token(sub))
 
     def forger(self):
-        return TokenForger(self.issuer_dir, self.token("forger-template"))
+        return TokenForger.dev_issuer(self.issuer_dir, self.token("forger-template"))
 
     # -- what the backends hold, by key (API.md's storage layout)
 
@@ -296,13 +251,11 @@ class Stack:
 
     def worker_peak_rss(self):
         """Peak resident memory (bytes) of each responder worker process."""
-        supervisor = (self.run_dir / "recstore.pid").read_text().strip()
         peaks = {}
-        for task in Path(f"/proc/{supervisor}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                for line in Path(f"/proc/{child}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peaks[int(child)] = int(line.split()[1]) * 1024
+        for pid in self.worker_pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[pid] = int(line.split()[1]) * 1024
         return peaks
 
     def outside_files(self):
@@ -340,14 +293,20 @@ class TokenForger:
     """Tokens made here rather than by `recstore token`: with the dev issuer's key but
     wrong claims, or wrong algorithms, keys and signatures."""
 
-    def __init__(self, issuer_dir, template_token):
-        self.private_key = serialization.load_pem_private_key((Path(issuer_dir) / "private.pem").read_bytes(), None)
-        header, claims = (json.loads(b64url_decode(p)) for p in template_token.split(".")[:2])
-        self.kid = header["kid"]
-        self.issuer = claims["iss"]
-        self.audience = claims["aud"]
+    def __init__(self, private_key, kid, issuer, audience):
+        self.private_key = private_key
+        self.kid = kid
+        self.issuer = issuer
+        self.audience = audience
         self.public_pem = self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    @classmethod
+    def dev_issuer(cls, issuer_dir, template_token):
+        """The dev issuer's key, kid, issuer and audience (the last three read from a token it made)."""
+        key = serialization.load_pem_private_key((Path(issuer_dir) / "private.pem").read_bytes(), None)
+        header, claims = (json.loads(b64url_decode(p)) for p in template_token.split(".")[:2])
+        return cls(key, header["kid"], claims["iss"], claims["aud"])
 
     def claims(self, subject, **overrides):
         now = int(time.time())
@@ -414,14 +373,14 @@ class Client:
         self.stack = stack
         self.sub = sub
         self.token = token
-        self.session = requests.Session()
+        self.session = plain_session()
 
     def request(self, method, path, token=..., headers=None, **kwargs):
         headers = dict(headers or {})
         token = self.token if token is ... else token
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        response = self.session.request(method, self.stack.url + path, headers=headers, allow_redirects=False,
+        response = self.session.request(method, self.stack.base_url + path, headers=headers, allow_redirects=False,
                                         timeout=120, **kwargs)
         check_response(response)
         return response
@@ -462,7 +421,14 @@ class Client:
         first = self.get(self.recording_path(session) + "/audio", headers=headers)
         if first.status_code != 302:
             return first, None
-        return requests.get(first.headers["Location"], headers=headers or {}, timeout=60), first
+        return plain_session().get(first.headers["Location"], headers=headers or {}, timeout=60), first
+
+
+def plain_session():
+    """requests without any proxy from the environment: everything here is on loopback."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def quote(segment):

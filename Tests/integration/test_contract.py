@@ -26,11 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 from contract_support import (AUDIO_SAMPLES, DEFAULT_SETTINGS, GENERATED_SESSION_ID, ISO_Z, NOT_AUDIO,
                               RECORDING_INFO_KEYS, Client, ClockedMotoS3, File, Stack, TokenForger, check_response,
-                              multipart, parse_iso_z, quote, raw_http, sha256_hex, unique, wav)
+                              multipart, parse_iso_z, plain_session, quote, raw_http, sha256_hex, unique, wav)
+from moto_server import free_port
 
 DAY = 86400
 
@@ -116,11 +116,11 @@ def saved(client, **kw):
 
 def test_every_response_carries_a_request_id(stack, alice):
     responses = [
-        requests.get(stack.url + "/healthz"),
-        requests.get(stack.url + "/readyz"),
-        requests.get(stack.url + "/api/v1/no-such-route"),
-        requests.put(stack.url + "/api/v1/user_settings"),
-        requests.get(stack.url + f"/api/v1/user_recordings/{alice.sub}"),
+        stack.get("/healthz"),
+        stack.get("/readyz"),
+        stack.get("/api/v1/no-such-route"),
+        stack.request("PUT", "/api/v1/user_settings"),
+        stack.get(f"/api/v1/user_recordings/{alice.sub}"),
         alice.list(),
         alice.get(alice.recording_path("nothing-here")),
     ]
@@ -132,7 +132,7 @@ def test_every_response_carries_a_request_id(stack, alice):
 
 def test_errors_nginx_answers_itself_are_json_with_a_request_id(stack):
     # 414: a request line longer than nginx's buffers.
-    check_response(r := requests.get(stack.url + "/api/v1/user_recordings/" + "a" * 20000))
+    check_response(r := stack.get("/api/v1/user_recordings/" + "a" * 20000))
     assert r.status_code == 414
     # 413: a declared body far beyond client_max_body_size, refused before it is sent.
     status, headers, body = raw_http(stack.port, (
@@ -328,7 +328,7 @@ def follow(client, path, headers=None):
     first = client.get(path, headers=headers)
     if first.status_code != 302:
         return first, None
-    return requests.get(first.headers["Location"], headers=headers or {}, timeout=60), first
+    return plain_session().get(first.headers["Location"], headers=headers or {}, timeout=60), first
 
 
 def test_longest_ids_are_accepted(stack):
@@ -1048,7 +1048,7 @@ def test_storage_info(stack, alice):
 
 def test_health_and_readiness_need_no_token(stack):
     for path in ("/healthz", "/readyz"):
-        r = requests.get(stack.url + path)
+        r = stack.get(path)
         check_response(r)
         assert r.status_code == 200, (path, r.text)
 
@@ -1275,10 +1275,10 @@ def test_save_without_fallback_is_503(outage):
 def test_readiness_is_503_with_a_reason_while_health_stays_200(outage):
     for name in ("s3", "no_fallback"):
         stack = outage[name]
-        r = requests.get(stack.url + "/readyz")
+        r = stack.get("/readyz")
         check_response(r)
         assert r.status_code == 503
-        h = requests.get(stack.url + "/healthz")
+        h = stack.get("/healthz")
         check_response(h)
         assert h.status_code == 200
         info = stack.client().get("/api/v1/upload/storage-info")
@@ -1291,8 +1291,7 @@ def test_readiness_is_503_with_a_reason_while_health_stays_200(outage):
 
 @pytest.fixture(scope="module")
 def keyless_stack(base):
-    from moto_server import free_port
-    dead = free_port()
+    dead = free_port()  # nothing listens there
     stack = Stack("keyless", base, {"AUTH0_ISSUER": "https://issuer.invalid/", "AUTH0_AUDIENCE": "recstore-test",
                                     "AUTH0_JWKS_URL": f"http://127.0.0.1:{dead}/.well-known/jwks.json"})
     stack.start()
@@ -1301,20 +1300,10 @@ def keyless_stack(base):
 
 
 def test_no_jwks_key_is_503_with_retry_after(keyless_stack):
-    key = TokenForger.other_key()
-    forger_claims = {"iss": "https://issuer.invalid/", "aud": "recstore-test", "sub": "someone",
-                     "iat": int(time.time()), "exp": int(time.time()) + 600}
-    from contract_support import b64url
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-    signing_input = (b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode()) + "." +
-                     b64url(json.dumps(forger_claims).encode())).encode()
-    token = signing_input.decode() + "." + b64url(key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256()))
-    r = requests.get(keyless_stack.url + "/api/v1/user_recordings/someone", headers={"Authorization": f"Bearer {token}"})
-    check_response(r)
-    assert r.status_code == 503
-    r = requests.get(keyless_stack.url + "/readyz")
-    check_response(r)
-    assert r.status_code == 503
-    r = requests.get(keyless_stack.url + "/healthz")
-    assert r.status_code == 200
+    token = TokenForger(TokenForger.other_key(), "k1", "https://issuer.invalid/", "recstore-test").token("someone")
+    client = Client(keyless_stack, "someone", token)
+    assert client.list().status_code == 503
+    ready = keyless_stack.get("/readyz")
+    check_response(ready)
+    assert ready.status_code == 503
+    assert keyless_stack.get("/healthz").status_code == 200
