@@ -11,9 +11,11 @@ extension APIContext {
         return principal.subject
     }
 
-    /// A user id from a form or body: empty or absent means the caller.
+    /// A user id from a form or body: empty or absent means the caller, whose
+    /// subject must then be a valid id too (a subject such as `victim/x` would
+    /// otherwise write into another user's prefix).
     func user(_ given: String?, caller: String) throws -> String {
-        guard let given, !given.isEmpty else { return caller }
+        guard let given, !given.isEmpty else { return try Identifiers.checkUserID(caller) }
         return try Identifiers.checkUserID(given)
     }
 

@@ -30,6 +30,7 @@ import pytest
 from contract_support import (AUDIO_SAMPLES, DEFAULT_SETTINGS, GENERATED_SESSION_ID, ISO_Z, NOT_AUDIO,
                               RECORDING_INFO_KEYS, Client, ClockedMotoS3, File, Stack, TokenForger, check_response,
                               multipart, parse_iso_z, plain_session, quote, raw_http, sha256_hex, unique, wav)
+from conftest import wait_until
 from moto_server import free_port
 
 DAY = 86400
@@ -100,6 +101,16 @@ def snapshot(stack):
     return stack.outside_files(), (stack.s3_keys() if stack.moto else [])
 
 
+def undo_writes(stack, before):
+    """Removes what was written since `snapshot(stack)` returned `before`."""
+    files, keys = before
+    for name in set(stack.outside_files()) - set(files):
+        (stack.outside_dir / name).unlink()
+    if stack.moto:
+        for key in set(stack.s3_keys()) - set(keys):
+            stack.s3().delete_object(Bucket=stack.bucket, Key=key)
+
+
 def assert_no_stray_files(stack):
     assert stack.stray_files() == []
 
@@ -112,6 +123,11 @@ def saved(client, **kw):
 
 # ---------------------------------------------------------------------------
 # Conventions: JSON errors, X-Request-ID on every response, 404/405
+
+
+def test_the_stack_tells_how_to_get_a_dev_token(stack):
+    # Printed once nginx is up, which may be just after /healthz first answers.
+    assert wait_until(lambda: "recstore token --sub" in stack.log_text(), timeout=10)
 
 
 def test_every_response_carries_a_request_id(stack, alice):
@@ -292,6 +308,53 @@ def test_another_users_data_is_403_on_every_route(stack, alice, bob):
     assert snapshot(stack) == before
     assert bob.get(bob.recording_path(session)).status_code == 200
     assert bob.get(f"/api/v1/user_settings/{quote(bob.sub)}").json() == {"custom_vocabulary": ["bob"]}
+
+
+def test_ids_are_case_sensitive(stack, alice):
+    saved(alice, session_id="Case")
+    assert alice.get(alice.recording_path("case")).status_code == 404
+    assert alice.get(f"/api/v1/user_recordings/{alice.sub.upper()}").status_code == 403
+    assert alice.get(f"/api/v1/user_settings/{alice.sub.upper()}").status_code == 403
+
+
+def test_the_bearer_scheme_is_case_insensitive(stack, alice):
+    # Reading: RFC 7235 auth schemes are case-insensitive, as FastAPI's HTTPBearer treats them.
+    for scheme in ("bearer", "BEARER"):
+        r = alice.get(f"/api/v1/user_recordings/{alice.sub}", token=None,
+                      headers={"Authorization": f"{scheme} {alice.token}"})
+        assert r.status_code == 200, scheme
+
+
+def test_path_ids_with_literal_special_characters(stack):
+    sub = "auth0|" + unique("a+b@c")
+    client = stack.client(sub)
+    info = saved(client, session_id="s.1_x-y")
+    for path in (f"/api/v1/user_recordings/{sub}", f"/api/v1/recordings/{sub}/s.1_x-y",
+                 f"/api/v1/user_settings/{sub}"):
+        status, headers, body = raw_http(stack.port, (f"GET {path} HTTP/1.1\r\nHost: localhost\r\n"
+                                                      f"Authorization: Bearer {client.token}\r\n"
+                                                      "Connection: close\r\n\r\n").encode())
+        assert status == 200, (path, status, body)
+        assert headers.get("x-request-id")
+    assert json.loads(body) == DEFAULT_SETTINGS
+    assert client.get(f"/api/v1/recordings/{sub.replace('|', '%7c')}/s.1_x-y").json() == info
+
+
+@pytest.mark.parametrize("sub", ["../../escape", "..", "a/b", "a b", "x" * 129, ".", "ü"])
+def test_a_token_subject_that_is_no_valid_user_id_cannot_write(stack, sub):
+    # Reading: the caller's id obeys the id rules too when the form or body omits user_id,
+    # so nothing can be written outside a user's prefix: 422 (or 403), never a write.
+    client = stack.client(sub)
+    before = snapshot(stack)
+    try:
+        r = client.save(audio=wav(0.2), session_id="s1")
+        assert r.status_code in (403, 422), r.status_code
+        r = client.post("/api/v1/user_settings", json={"settings": {"custom_vocabulary": ["x"]}})
+        assert r.status_code in (403, 422), r.status_code
+        assert snapshot(stack) == before
+        assert_no_stray_files(stack)
+    finally:
+        undo_writes(stack, before)  # so that a failure here does not spill into other tests
 
 
 def test_omitted_user_id_is_the_caller(stack, alice):
@@ -478,6 +541,27 @@ def test_session_metadata_json_holds_what_api_md_lists(stack, alice):
     assert info["date"] == stored["created_at"]
 
 
+def test_client_metadata_never_replaces_the_servers_own_keys(stack, alice):
+    victim = unique("victim")
+    audio = wav(0.5)
+    forged = {"session_id": "other", "user_id": victim, "created_at": "1999-01-01T00:00:00Z",
+              "audio_key": f"user_recordings/{victim}/x/audio.wav", "audio_content_type": "text/html",
+              "audio_bytes": 1, "audio_sha256": "0" * 64, "transcript_key": "../../etc/passwd", "transcript_bytes": 9,
+              "storage": "elsewhere", "name": 'Name "quoted" / ü ✓', "kept": "yes"}
+    info = saved(alice, audio=audio, metadata=forged, session_id="forged")
+    prefix = f"user_recordings/{alice.sub}/forged/"
+    stored = json.loads(stack.read(prefix + "session_metadata.json"))
+    assert (stored["session_id"], stored["user_id"], stored["audio_key"], stored["transcript_key"]) == \
+           ("forged", alice.sub, prefix + "audio.wav", prefix + "transcript.txt")
+    assert (stored["audio_content_type"], stored["audio_bytes"], stored["audio_sha256"], stored["transcript_bytes"]) == \
+           ("audio/wav", len(audio), sha256_hex(audio), 0)
+    assert stored["storage"] in ("s3", "local") and stored["created_at"] != "1999-01-01T00:00:00Z"
+    assert stored["name"] == 'Name "quoted" / ü ✓' and stored["kept"] == "yes"
+    check_recording_info(info)
+    assert (info["user_id"], info["session_id"], info["name"]) == (alice.sub, "forged", 'Name "quoted" / ü ✓')
+    assert stack.keys(f"user_recordings/{victim}/") == []
+
+
 def test_metadata_defaults_and_wav_duration(stack, alice):
     info = saved(alice, audio=wav(2.5), session_id="defaults-1")
     stored = json.loads(stack.read(f"user_recordings/{alice.sub}/defaults-1/session_metadata.json"))
@@ -591,6 +675,67 @@ def test_large_audio_is_streamed_not_held_in_memory(stack, alice):
     got, _ = follow(alice, info["audio_url"], headers={"Range": f"bytes={size}-"})
     assert got.status_code == 206 and got.content == bytes(44)
     assert_no_stray_files(stack)
+
+
+def multipart_variant(kind, audio):
+    """Bodies a browser, curl or another HTTP library may send, all valid multipart."""
+    b = "VaRiAnT-b0undary'()+_,-./:=?"
+    disposition = 'Content-Disposition: form-data; name="audio"; filename="a.wav"'
+    part = f"--{b}\r\n{disposition}\r\nContent-Type: audio/wav\r\n\r\n".encode() + audio + b"\r\n"
+    text = lambda name, value: f'--{b}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    end = f"--{b}--\r\n".encode()
+    if kind == "quoted boundary":
+        return f'multipart/form-data; boundary="{b}"', part + text("transcript", "t") + end
+    if kind == "charset parameter first":
+        return f"multipart/form-data; charset=utf-8; boundary={b}", part + end
+    if kind == "upper-case media type":
+        return f"Multipart/Form-Data; boundary={b}", part + end
+    if kind == "preamble and epilogue":
+        return f"multipart/form-data; boundary={b}", b"preamble text\r\n" + part + end + b"epilogue\r\n"
+    if kind == "unknown parts":
+        return (f"multipart/form-data; boundary={b}",
+                text("client", "web 1.2") + part + text("extra", "ignored") + end)
+    if kind == "utf-8 filename":
+        other = (f"--{b}\r\ncontent-disposition: form-data; name=\"audio\"; filename=\"a.wav\"; "
+                 f"filename*=UTF-8''Aufnahme%20%C3%BC.wav\r\ncontent-type: audio/wav\r\n\r\n").encode()
+        return f"multipart/form-data; boundary={b}", other + audio + b"\r\n" + end
+    if kind == "no part content type":
+        bare = f"--{b}\r\n{disposition}\r\n\r\n".encode() + audio + b"\r\n"
+        return f"multipart/form-data; boundary={b}", bare + end
+    if kind == "no final CRLF":
+        return f"multipart/form-data; boundary={b}", part + end[:-2]
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["quoted boundary", "charset parameter first", "upper-case media type",
+                                  "preamble and epilogue", "unknown parts", "utf-8 filename", "no part content type",
+                                  "no final CRLF"])
+def test_valid_multipart_variants_are_accepted(stack, alice, kind):
+    audio = wav(0.25)
+    content_type, body = multipart_variant(kind, audio)
+    r = alice.post("/api/v1/save_recording_details", data=body, headers={"Content-Type": content_type})
+    assert r.status_code == 201, (kind, r.status_code, r.text)
+    info = r.json()
+    assert info["audio_bytes"] == len(audio) and info["duration"] == 0.25
+    assert stack.read(info["audio_key"]) == audio
+    assert_no_stray_files(stack)
+
+
+def test_upload_with_expect_100_continue(stack, alice):
+    audio = wav(2.0)
+    body, content_type = multipart([("audio", File("a.wav", audio)), ("session_id", "continued")])
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=30) as s:
+        s.sendall((f"POST /api/v1/save_recording_details HTTP/1.1\r\nHost: localhost\r\n"
+                   f"Authorization: Bearer {alice.token}\r\nContent-Type: {content_type}\r\n"
+                   f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n").encode())
+        interim = s.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100"), interim
+        s.sendall(body)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 201"), reply[:200]
+    assert alice.get(alice.recording_path("continued")).json()["audio_bytes"] == len(audio)
 
 
 def test_transcript_as_text_or_file(stack, alice):
@@ -1079,6 +1224,29 @@ def test_s3_mode_lists_and_serves_local_recordings(s3_stack, local_view_stack):
         assert got.status_code == 206 and got.content == b"RIFF"
 
 
+def test_listing_merges_both_stores_in_order(s3_stack, local_view_stack):
+    sub = unique("view")
+    for stack, session, created in ((s3_stack, "b", "2026-02-01T00:00:00Z"), (local_view_stack, "a", "2026-02-01T00:00:00Z"),
+                                    (local_view_stack, "c", "2026-03-01T00:00:00Z"), (s3_stack, "d", "2026-01-01T00:00:00Z"),
+                                    (s3_stack, "e", "2026-02-01T00:00:00Z")):
+        stack.write_recording(sub, session, created)
+    for stack in (s3_stack, local_view_stack):
+        infos = stack.client(sub).list().json()
+        assert [i["session_id"] for i in infos] == ["c", "e", "b", "a", "d"]
+        assert {i["session_id"]: i["storage"] for i in infos} == {"a": "local", "b": "s3", "c": "local", "d": "s3",
+                                                                   "e": "s3"}
+        assert [i["session_id"] for i in stack.client(sub).list(query="?limit=3").json()] == ["c", "e", "b"]
+
+
+def test_a_session_held_by_both_stores_is_listed_once(s3_stack, local_view_stack):
+    # Reading: one view — a session is one recording, whichever stores hold copies.
+    sub = unique("view")
+    s3_stack.write_recording(sub, "twice", "2026-02-01T00:00:00Z")
+    local_view_stack.write_recording(sub, "twice", "2026-02-01T00:00:00Z")
+    for stack in (s3_stack, local_view_stack):
+        assert [i["session_id"] for i in stack.client(sub).list().json()] == ["twice"]
+
+
 def test_settings_need_no_migration_across_modes(s3_stack, local_view_stack):
     sub = unique("view")
     local, s3 = local_view_stack.client(sub), s3_stack.client(sub)
@@ -1129,12 +1297,14 @@ def test_delete_removes_the_recording_from_every_store(s3_stack, local_view_stac
 
 @pytest.fixture(scope="module", params=["LOCAL", "S3"])
 def small_stack(request, base, moto):
-    """MAX_UPLOAD_BYTES=65536. LOCAL: set in ./.env (read too, says API.md). S3: in the
-    environment, with the bucket, region and endpoint named by their aliases."""
+    """MAX_UPLOAD_BYTES=65536, RETENTION_DAYS=1, JWT_LEEWAY_SECONDS=5. LOCAL: set in ./.env
+    (read too, says API.md). S3: in the environment, with the bucket, region and endpoint
+    named by their aliases."""
+    settings = {"MAX_UPLOAD_BYTES": "65536", "RETENTION_DAYS": "1", "JWT_LEEWAY_SECONDS": "5"}
     if request.param == "S3":
-        stack = Stack("small-s3", base, {"MAX_UPLOAD_BYTES": "65536", "STORAGE": "S3"}, moto=moto, aliases=True)
+        stack = Stack("small-s3", base, {**settings, "STORAGE": "S3"}, moto=moto, aliases=True)
     else:
-        stack = Stack("small-local", base, dotenv="# limits\nMAX_UPLOAD_BYTES=65536\n")
+        stack = Stack("small-local", base, dotenv="# limits\n" + "".join(f"{k}={v}\n" for k, v in settings.items()))
     stack.start()
     yield stack
     stack.stop()
@@ -1143,19 +1313,37 @@ def small_stack(request, base, moto):
 def test_audio_over_max_upload_bytes_is_413(small_stack):
     client = small_stack.client()
     before = snapshot(small_stack)
-    too_big = wav(1.0, rate=32800)  # 65,644 bytes
-    assert len(too_big) > 65536
+    exactly = wav_of_size(65536)
+    too_big = wav_of_size(65537)
     r = client.save(audio=too_big, session_id="big")
     assert r.status_code == 413
     assert snapshot(small_stack) == before
-    fits = wav(0.5, rate=65000)  # 65,044 bytes
-    assert len(fits) <= 65536
-    assert client.save(audio=fits, session_id="fits").status_code == 201
+    assert client.save(audio=exactly, session_id="fits").status_code == 201
+    assert client.get(client.recording_path("fits")).json()["audio_bytes"] == 65536
     much_bigger = wav(30.0, rate=44100)
     r = client.save(audio=much_bigger, session_id="much-bigger")
     assert r.status_code == 413
     assert client.get(client.recording_path("much-bigger")).status_code == 404
     assert_no_stray_files(small_stack)
+
+
+def test_retention_days_and_leeway_are_configurable(small_stack):
+    client = small_stack.client()
+    save_aged(small_stack, client, 2, session_id="two-days")
+    save_aged(small_stack, client, 0.5, session_id="half-a-day")
+    assert [i["session_id"] for i in client.list().json()] == ["half-a-day"]
+    forger = small_stack.forger()
+    now = int(time.time())
+    late = client.get(f"/api/v1/user_recordings/{client.sub}", token=forger.token(client.sub, exp=now - 30, iat=now - 600))
+    assert late.status_code == 401
+    within = client.get(f"/api/v1/user_recordings/{client.sub}", token=forger.token(client.sub, exp=now - 2, iat=now - 600))
+    assert within.status_code == 200
+
+
+def wav_of_size(n):
+    """A WAV file of exactly n bytes (16-bit mono at 8 kHz)."""
+    data = bytes(n - 44)
+    return wav(0.0)[:40] + struct.pack("<I", len(data)) + data
 
 
 def test_configuration_aliases_and_dotenv_are_read(small_stack):
@@ -1270,6 +1458,19 @@ def test_save_without_fallback_is_503(outage):
     assert r.status_code == 503
     assert stack.outside_files() == before
     assert_no_stray_files(stack)
+
+
+def test_deleting_what_the_unreachable_store_holds_is_503(outage):
+    # Reading: a delete that cannot reach a store that may hold the recording is not done.
+    client = outage["s3"].client(outage["sub"])
+    assert client.delete(client.recording_path("in-s3")).status_code == 503
+
+
+def test_readiness_follows_the_active_store(outage):
+    # LOCAL mode with the bucket down: the active store is usable.
+    r = outage["local"].get("/readyz")
+    check_response(r)
+    assert r.status_code == 200
 
 
 def test_readiness_is_503_with_a_reason_while_health_stays_200(outage):
