@@ -415,14 +415,6 @@ class Client:
     def list(self, user=None, query=""):
         return self.get(f"/api/v1/user_recordings/{quote(user or self.sub)}{query}")
 
-    def follow_audio(self, session, headers=None):
-        """GET the audio as a browser would: following a redirect to a presigned URL
-        (without our token, which is for us and not for S3)."""
-        first = self.get(self.recording_path(session) + "/audio", headers=headers)
-        if first.status_code != 302:
-            return first, None
-        return plain_session().get(first.headers["Location"], headers=headers or {}, timeout=60), first
-
 
 def plain_session():
     """requests without any proxy from the environment: everything here is on loopback."""

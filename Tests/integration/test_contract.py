@@ -15,6 +15,16 @@ Readings chosen where API.md leaves room (each named again at its test):
 - RecordingInfo has exactly the keys of API.md's example.
 - URL encoding: `|` must be `%7C` (API.md's example); for other characters the URLs must
   lead back to the recording.
+- The caller's own id obeys the id rules when a form or body omits `user_id`.
+- Auth schemes are case-insensitive (`bearer` works), as with FastAPI's HTTPBearer.
+- A bucket that refuses our requests (wrong secret) is unreachable storage (503, fallback).
+- A session held by both stores is listed once; a delete that cannot reach a store is 503.
+- "Never held whole in memory": no worker's peak RSS reaches half the uploaded audio.
+- Multipart as browsers and libraries send it (quoted boundary, preamble, extra parts,
+  `filename*`, no part Content-Type) is accepted.
+
+Retention by age in S3 mode: moto cannot set LastModified, so ClockedMotoS3 sets its
+clock back while a recording is saved (contract_support.py).
 """
 import datetime
 import json
@@ -1484,6 +1494,31 @@ def test_readiness_is_503_with_a_reason_while_health_stays_200(outage):
         assert h.status_code == 200
         info = stack.client().get("/api/v1/upload/storage-info")
         assert info.status_code == 200 and info.json()["storage_mode"] == "S3"
+
+
+@pytest.fixture(scope="module")
+def wrong_secret_stack(base, moto):
+    """S3 mode whose bucket answers every request with 403 SignatureDoesNotMatch."""
+    stack = running(Stack("wrong-secret", base, {"STORAGE": "S3", "AWS_SECRET_ACCESS_KEY": "not-the-secret"}, moto=moto))
+    yield stack
+    stack.stop()
+
+
+def test_a_bucket_that_refuses_us_is_unreachable_storage(wrong_secret_stack):
+    # Reading: a bucket that refuses our requests (wrong secret) cannot be reached either.
+    stack = wrong_secret_stack
+    client = stack.client()
+    assert client.list().status_code == 503
+    assert client.get(f"/api/v1/user_settings/{quote(client.sub)}").status_code == 503
+    assert client.post("/api/v1/user_settings", json={"settings": {}}).status_code == 503
+    assert client.get(client.recording_path("anything")).status_code == 503
+    r = client.save(audio=wav(0.5), session_id="kept")
+    assert r.status_code == 201 and r.json()["storage"] == "local"
+    assert client.get(client.recording_path("kept")).json() == r.json()
+    ready = stack.get("/readyz")
+    check_response(ready)
+    assert ready.status_code == 503
+    assert_no_stray_files(stack)
 
 
 # ---------------------------------------------------------------------------
