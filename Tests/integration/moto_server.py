@@ -19,7 +19,7 @@ else is stock moto.
 
 ``MotoS3(stock=True)`` (``--stock``) starts plain ``moto_server`` instead, checks on
 but unpatched: what people run outside our tests. recstore must work there too (the
-S3 client falls back to signing what stock moto verifies; see S3Client).
+S3 client falls back to signing what stock moto verifies: Sources/S3/SigningForm.swift).
 
 moto cannot check presigned (query-signed) requests at all once checks are on (it
 answers 500). The server started here checks them as S3 does: SigV4 over the request
