@@ -337,7 +337,7 @@ def child_pids(pid):
 
 
 def s3_requests_per_listing(stack, n):
-    """The responder logs how many S3 requests each API request made (`s3_requests`)."""
+    """The responder logs how many S3 requests each API request made (`upstream_requests` in its access-log line)."""
     url = f"{stack.base}/api/v1/user_recordings/list{n}"
     req = urllib.request.Request(url, headers={"Authorization": f"Bearer {stack.tokens[n]}", "X-Request-ID": f"benchcount{n}"})
     urllib.request.urlopen(req).read()
@@ -346,9 +346,9 @@ def s3_requests_per_listing(stack, n):
     counts = []
     with open(log, errors="replace") as f:
         for line in f:
-            if "s3_requests" in line and f"/list{n}" in line:
+            if "upstream_requests" in line and f"/list{n}" in line:
                 try:
-                    counts.append(json.loads(line)["s3_requests"])
+                    counts.append(json.loads(line)["upstream_requests"])
                 except (ValueError, KeyError):
                     pass
     return f"{counts[-1]} S3 requests per listing (steady state)" if counts else "S3 request count not logged"

@@ -13,6 +13,8 @@ public struct APIContext: Sendable {
     public var temporaryDirectory: String
     /// The current time; tests move it.
     public var now: @Sendable () -> Date
+    /// Serialized recordings per metadata version, for listings (per process).
+    let listings = ListingCache()
 
     public init(configuration: Configuration, authenticator: any Authenticator, storage: StorageService,
                 temporaryDirectory: String, now: @escaping @Sendable () -> Date = { Date() }) {

@@ -18,21 +18,43 @@ struct ListRecordings {
 
         // The active store's copy wins when two stores hold the same session.
         var seen = Set<String>()
-        var wanted: [StoredObject] = []
-        for object in try context.storage.list(prefix: prefix) {
+        var entries: [ListingCache.Entry] = []
+        var misses: [StoredObject] = []
+        for object in try context.storage.list(prefix: prefix, fileName: Layout.metadataName) {
             guard let session = Layout.sessionID(ofMetadataKey: object.info.key, user: user),
                   object.info.lastModified >= oldest, seen.insert(session).inserted else { continue }
-            wanted.append(object)
+            if let entry = context.listings.get(Self.cacheKey(object)) {
+                entries.append(entry)
+            } else {
+                misses.append(object)
+            }
         }
-        var recordings: [RecordingInfo] = []
-        for (object, document) in try context.storage.documents(wanted) {
-            guard let session = Layout.sessionID(ofMetadataKey: object.info.key, user: user),
-                  let info = RecordingInfo(user: user, session: session, document: document, storage: object.kind,
-                                           lastModified: object.info.lastModified, key: object.info.key) else { continue }
-            recordings.append(info)
+        if !misses.isEmpty {
+            for (object, document) in try context.storage.documents(misses) {
+                guard let session = Layout.sessionID(ofMetadataKey: object.info.key, user: user),
+                      let info = RecordingInfo(user: user, session: session, document: document, storage: object.kind,
+                                               lastModified: object.info.lastModified, key: object.info.key) else { continue }
+                let entry = ListingCache.Entry(date: info.date, sessionID: info.sessionID, json: info.json.bytes)
+                context.listings.put(Self.cacheKey(object), entry)
+                entries.append(entry)
+            }
         }
-        recordings.sort { a, b in a.date != b.date ? a.date > b.date : a.sessionID > b.sessionID }
-        return Response.json(.array(recordings.prefix(limit ?? recordings.count).map(\.json)))
+        entries.sort { a, b in a.date != b.date ? a.date > b.date : a.sessionID > b.sessionID }
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        body.reserveCapacity(entries.count * 600 + 2)
+        for (i, entry) in entries.prefix(limit ?? entries.count).enumerated() {
+            if i > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(contentsOf: entry.json)
+        }
+        body.append(UInt8(ascii: "]"))
+        var headers = Headers()
+        headers.set("Content-Type", "application/json")
+        return Response(status: .ok, headers: headers, body: .bytes(body))
+    }
+
+    /// One stored version of one metadata file (its ETag changes with its content).
+    static func cacheKey(_ object: StoredObject) -> String {
+        "\(object.store)|\(object.info.key)|\(object.info.etag)|\(object.info.lastModified.timeIntervalSince1970)"
     }
 
     /// `?limit=N`, 1–1000.

@@ -63,7 +63,7 @@ struct RecordingRoutes {
         headers.set("Content-Type", format.contentType)
         headers.set("Cache-Control", "private, no-cache")
 
-        if context.configuration.s3AudioDownload == "redirect",
+        if context.configuration.redirectsAudioToS3,
            let url = store.presignedURL(key: key, seconds: min(context.configuration.presignSeconds, 900)) {
             headers.set("Location", url)
             headers.set("Cache-Control", "no-store")

@@ -82,18 +82,18 @@ public final class JWTAuthenticator: Authenticator {
     // MARK: - Authorization header
 
     private func bearerToken(_ request: Request) throws(HTTPError) -> String {
-        guard let value = request.headers["Authorization"], !value.allSatisfy({ $0 == " " || $0 == "\t" }) else {
+        guard let value = request.headers["Authorization"], !value.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else {
             // RFC 6750 §3.1: no error code when no credentials were sent at all.
             throw Self.unauthorized("Not authenticated", error: nil)
         }
-        let trimmed = value.drop { $0 == " " || $0 == "\t" }
-        let scheme = trimmed.prefix { $0 != " " && $0 != "\t" }
+        let trimmed = Substring(value.utf8.drop { $0 == 0x20 || $0 == 0x09 })
+        let scheme = Substring(trimmed.utf8.prefix { $0 != 0x20 && $0 != 0x09 })
         guard String(scheme).caseInsensitiveEquals("Bearer") else {
             Log.info("token refused", ["request_id": request.requestID, "reason": "Authorization scheme is not Bearer"])
             throw Self.unauthorized("Invalid token: the Authorization scheme must be Bearer",
                                     error: "the Authorization scheme must be Bearer")
         }
-        let token = trimmed.dropFirst(scheme.count).trimmingSpaces()
+        let token = trimmed[scheme.endIndex...].trimmingSpaces()
         guard !token.isEmpty else {
             Log.info("token refused", ["request_id": request.requestID, "reason": "no token after Bearer"])
             throw Self.unauthorized("Invalid token: no token after Bearer", error: "no token after Bearer")
@@ -115,7 +115,17 @@ public final class JWTAuthenticator: Authenticator {
 }
 
 private extension Substring {
+    /// Spaces and tabs off both ends, on UTF-8 bytes: this runs on every request,
+    /// and the Character-based `reversed()` form cost more than the rest of it.
     func trimmingSpaces() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+        let bytes = utf8
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while end > start {
+            let before = bytes.index(before: end)
+            guard bytes[before] == 0x20 || bytes[before] == 0x09 else { break }
+            end = before
+        }
+        return String(self[start..<end])
     }
 }

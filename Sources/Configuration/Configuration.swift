@@ -42,8 +42,19 @@ public struct Configuration: Sendable {
     public var s3PartSize: Int64 = 16 * 1024 * 1024
     /// Lifetime of presigned audio URLs (at most 15 minutes).
     public var presignSeconds: Int = 900
-    /// `redirect` (302 to a presigned URL) or `stream` (the responder relays the bytes).
-    public var s3AudioDownload: String = "redirect"
+    /// `redirect` (302 to a presigned URL), `stream` (the responder relays the bytes),
+    /// or `auto`: redirect on AWS, stream from a custom endpoint (an S3-compatible
+    /// server is often on a private network clients cannot reach).
+    public var s3AudioDownload: String = "auto"
+
+    /// Whether audio downloads in S3 answer with a presigned 302.
+    public var redirectsAudioToS3: Bool {
+        switch s3AudioDownload {
+        case "redirect": true
+        case "stream": false
+        default: s3Endpoint == nil
+        }
+    }
 
     /// The whole environment (process over `.env`), for the AWS credential chain.
     public var environment: [String: String] = [:]
@@ -151,8 +162,8 @@ public struct Configuration: Sendable {
         if let n = try integer("S3_PART_SIZE", (5 * 1024 * 1024)...(5 * 1024 * 1024 * 1024)) { c.s3PartSize = n }
         if let n = try integer("S3_PRESIGN_SECONDS", 1...900) { c.presignSeconds = Int(n) }
         if let (_, v) = value("S3_AUDIO_DOWNLOAD") {
-            guard ["redirect", "stream"].contains(v.lowercased()) else {
-                throw ConfigurationError("S3_AUDIO_DOWNLOAD", "must be redirect or stream, got \"\(v)\"")
+            guard ["redirect", "stream", "auto"].contains(v.lowercased()) else {
+                throw ConfigurationError("S3_AUDIO_DOWNLOAD", "must be auto, redirect or stream, got \"\(v)\"")
             }
             c.s3AudioDownload = v.lowercased()
         }

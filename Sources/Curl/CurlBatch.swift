@@ -1,4 +1,5 @@
 import CCurl
+import Diagnostics
 import Foundation
 
 /// Runs many small requests at once over one libcurl multi handle, at most
@@ -36,6 +37,7 @@ public final class CurlBatch {
         var next = 0
         var running: [UnsafeMutableRawPointer: (index: Int, transfer: Unmanaged<Transfer>, headers: UnsafeMutablePointer<curl_slist>?)] = [:]
 
+        RequestCounters.add("upstream_requests", requests.count)
         func start(_ index: Int) {
             let h = idle.popLast() ?? curl_easy_init()!
             curl_easy_reset(h)

@@ -1,4 +1,5 @@
 import CCurl
+import Diagnostics
 import Foundation
 
 /// A reusable libcurl easy handle: keeps connections (and TLS sessions) alive
@@ -33,6 +34,7 @@ public final class CurlSession {
     /// collected up to `maxBodyBytes`.
     public func perform(_ request: HTTPRequest, maxBodyBytes: Int = 64 * 1024 * 1024,
                         sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
+        RequestCounters.add("upstream_requests")
         let transfer = Transfer(request: request, maxBodyBytes: maxBodyBytes, sink: sink)
         curl_easy_reset(handle)
         errorBuffer[0] = 0

@@ -22,6 +22,12 @@ public enum Log {
 
     public static func emit(_ level: Level, _ message: String, _ fields: KeyValuePairs<String, Any>) {
         guard rank(level) >= rank(minimumLevel) else { return }
+        emit(level, message, fields: fields.map { ($0.key, $0.value) })
+    }
+
+    /// Fields decided at run time (e.g. the request's counters).
+    public static func emit(_ level: Level, _ message: String, fields: [(String, Any)]) {
+        guard rank(level) >= rank(minimumLevel) else { return }
         var line = "{\"time\":\"\(Timestamp.iso8601Millis(Date()))\",\"level\":\"\(level.rawValue)\",\"pid\":\(getpid()),\"msg\":"
         JSONText.appendString(message, to: &line)
         for (key, value) in fields {

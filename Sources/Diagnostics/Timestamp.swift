@@ -8,31 +8,58 @@ import Foundation
 public enum Timestamp {
     /// `2026-11-21T23:33:39Z`
     public static func iso8601(_ date: Date) -> String {
-        var t = time_t(date.timeIntervalSince1970.rounded(.down))
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ",
-                      Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
+        let tm = fields(date)
+        var b: [UInt8] = []
+        b.reserveCapacity(20)
+        digits(&b, Int(tm.tm_year) + 1900, 4); b.append(0x2D); digits(&b, Int(tm.tm_mon) + 1, 2); b.append(0x2D)
+        digits(&b, Int(tm.tm_mday), 2); b.append(0x54); digits(&b, Int(tm.tm_hour), 2); b.append(0x3A)
+        digits(&b, Int(tm.tm_min), 2); b.append(0x3A); digits(&b, Int(tm.tm_sec), 2); b.append(0x5A)
+        return String(decoding: b, as: UTF8.self)
     }
 
     /// `2026-11-21T23:33:39.123Z`, for logs.
     public static func iso8601Millis(_ date: Date) -> String {
         let seconds = date.timeIntervalSince1970
-        let millis = Int((seconds - seconds.rounded(.down)) * 1000)
-        var s = iso8601(date)
-        s.removeLast()
-        return s + String(format: ".%03dZ", millis)
+        let millis = min(999, max(0, Int((seconds - seconds.rounded(.down)) * 1000)))
+        var b = Array(iso8601(date).utf8)
+        b.removeLast()
+        b.append(0x2E)
+        digits(&b, millis, 3)
+        b.append(0x5A)
+        return String(decoding: b, as: UTF8.self)
     }
 
     /// `20261121T233339Z`, the prefix of generated session ids.
     public static func compact(_ date: Date) -> String {
+        let tm = fields(date)
+        var b: [UInt8] = []
+        b.reserveCapacity(16)
+        digits(&b, Int(tm.tm_year) + 1900, 4); digits(&b, Int(tm.tm_mon) + 1, 2); digits(&b, Int(tm.tm_mday), 2)
+        b.append(0x54)
+        digits(&b, Int(tm.tm_hour), 2); digits(&b, Int(tm.tm_min), 2); digits(&b, Int(tm.tm_sec), 2)
+        b.append(0x5A)
+        return String(decoding: b, as: UTF8.self)
+    }
+
+    // String(format:) goes through CoreFoundation's formatter: too slow for a
+    // timestamp on every listed recording and every log line.
+    private static func fields(_ date: Date) -> tm {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ",
-                      Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
-                      Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
+        var result = tm()
+        gmtime_r(&t, &result)
+        return result
+    }
+
+    private static func digits(_ b: inout [UInt8], _ value: Int, _ width: Int) {
+        var v = value
+        var tmp = [UInt8](repeating: 0x30, count: width)
+        var i = width - 1
+        while i >= 0 {
+            tmp[i] = UInt8(0x30 + v % 10)
+            v /= 10
+            i -= 1
+        }
+        b.append(contentsOf: tmp)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|+00:00)`. Nil for anything else.

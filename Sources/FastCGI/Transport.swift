@@ -38,14 +38,13 @@ public struct Transport: Sendable {
             outcome == .cutShort ? "response cut short"
             : outcome == .clientGone ? "client gone"
             : input.wasAborted ? "request body cut short" : nil
-        if let interruption {
-            Log.info("request", ["request_id": request.requestID, "method": request.method, "path": request.rawPath,
-                                 "status": sender.status.rawValue, "bytes_in": input.bytesRead, "bytes_out": sender.bodyBytes,
-                                 "duration_ms": duration, "interrupted": interruption])
-        } else {
-            Log.info("request", ["request_id": request.requestID, "method": request.method, "path": request.rawPath,
-                                 "status": sender.status.rawValue, "bytes_in": input.bytesRead, "bytes_out": sender.bodyBytes,
-                                 "duration_ms": duration])
-        }
+        var fields: [(String, Any)] = [
+            ("request_id", request.requestID), ("method", request.method), ("path", request.rawPath),
+            ("status", sender.status.rawValue), ("bytes_in", input.bytesRead), ("bytes_out", sender.bodyBytes),
+            ("duration_ms", duration),
+        ]
+        if let interruption { fields.append(("interrupted", interruption)) }
+        fields += RequestCounters.take().map { ($0.0, $0.1 as Any) }
+        Log.emit(.info, "request", fields: fields)
     }
 }

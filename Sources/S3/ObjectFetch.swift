@@ -10,51 +10,69 @@ struct ObjectFetch {
     let store: S3Store
     let keys: [String]
 
+    /// A key still to fetch, and the signing forms to try for it (see `SigningForm`).
+    struct Pending {
+        let key: String
+        let forms: [SigningForm]
+        var form = 0
+    }
+
     func run() -> [String: Result<[UInt8], StorageError>] {
         var results: [String: Result<[UInt8], StorageError>] = [:]
-        var pending: [String] = []
-        for key in keys where results[key] == nil && !pending.contains(key) {
-            do { try S3Keys.check(key); pending.append(key) } catch { results[key] = .failure(error) }
-        }
         let client = store.client
-        var attempt = 0
+        var pending: [Pending] = []
+        for key in keys where results[key] == nil && !pending.contains(where: { $0.key == key }) {
+            do {
+                try S3Keys.check(key)
+                pending.append(Pending(key: key, forms: client.forms(for: store.request("GetObject", "GET", key: key))))
+            } catch { results[key] = .failure(error) }
+        }
+        var attempt = 1
         while !pending.isEmpty {
-            attempt += 1
-            let s3Requests = pending.map { store.request("GetObject", "GET", key: $0) }
+            let s3Requests = pending.map { store.request("GetObject", "GET", key: $0.key) }
             let prepared: [HTTPRequest]
-            do { prepared = try s3Requests.map { try client.prepare($0) } } catch {
-                for key in pending { results[key] = .failure(error as? StorageError ?? .unavailable("\(error)")) }
+            do { prepared = try zip(s3Requests, pending).map { try client.prepare($0, form: $1.forms[$1.form]) } } catch {
+                for p in pending { results[p.key] = .failure(error as? StorageError ?? .unavailable("\(error)")) }
                 break
             }
             let answers = CurlBatch.perThread.perform(prepared, concurrency: store.options.fetchConcurrency,
                                                       maxBodyBytes: 16 * 1024 * 1024)
-            var again: [(key: String, reason: String)] = []
+            var again: [(pending: Pending, reason: String)] = []
+            var resign: [Pending] = []  // refused signatures, asked again at once in the other form
             for (i, answer) in answers.enumerated() {
-                let key = pending[i]
+                let p = pending[i]
+                let key = p.key
                 switch answer {
-                case .success(let response) where response.status == 200:
-                    results[key] = .success(response.body)
-                case .success(let response) where response.status == 404:
-                    results[key] = .failure(.notFound(key))
+                case .success(let response) where response.status == 200 || response.status == 404:
+                    client.noteAccepted(p.forms[p.form], among: p.forms)
+                    results[key] = response.status == 200 ? .success(response.body) : .failure(.notFound(key))
+                case .success(let response) where response.status == 403 && p.form + 1 < p.forms.count
+                    && S3Client.refusesSignature(s3Requests[i], S3ErrorDetail(response)):
+                    var next = p
+                    next.form += 1
+                    resign.append(next)
                 case .success(let response) where RetryPolicy.isRetryable(status: response.status):
                     let detail = S3ErrorDetail(response)
                     client.log(s3Requests[i], detail, attempt: attempt, final: attempt >= client.retry.maxAttempts)
-                    again.append((key, detail.description))
+                    again.append((p, detail.description))
                 case .success(let response):
                     results[key] = .failure(client.unexpected(s3Requests[i], response))
                 case .failure(let e):
                     Log.warning("S3 request failed", ["operation": "GetObject", "key": key, "attempt": attempt, "error": e.message])
-                    if e.code > 0 { again.append((key, e.message)) } else { results[key] = .failure(.unavailable(e.message)) }
+                    if e.code > 0 { again.append((p, e.message)) } else { results[key] = .failure(.unavailable(e.message)) }
                 }
             }
-            pending = again.map(\.key)
             if !again.isEmpty && attempt >= client.retry.maxAttempts {
-                for (key, reason) in again {
-                    results[key] = .failure(.unavailable("S3 GetObject failed after \(attempt) attempts: \(reason)"))
+                for (p, reason) in again {
+                    results[p.key] = .failure(.unavailable("S3 GetObject failed after \(attempt) attempts: \(reason)"))
                 }
-                break
+                again = []
             }
-            if !again.isEmpty { Thread.sleep(forTimeInterval: client.retry.delay(after: attempt)) }
+            if !again.isEmpty {
+                Thread.sleep(forTimeInterval: client.retry.delay(after: attempt))
+                attempt += 1
+            }
+            pending = resign + again.map(\.pending)
         }
         return results
     }

@@ -56,9 +56,13 @@ struct S3Client: Sendable {
     var retry: RetryPolicy
     var connectTimeout: Double
     var lowSpeedTime: Int
+    /// Nil for AWS, which is only ever sent the AWS signing form; for a custom endpoint,
+    /// the form it last accepted (see `SigningForm`).
+    let signingForms: SigningFormPreference?
 
-    /// The request as libcurl will send it, signed now.
-    func prepare(_ r: S3Request, date: Date = Date()) throws(StorageError) -> HTTPRequest {
+    /// The request as libcurl will send it, signed now in `form`. The URL is the same in
+    /// every form; only what the signature covers differs.
+    func prepare(_ r: S3Request, form: SigningForm = .aws, date: Date = Date()) throws(StorageError) -> HTTPRequest {
         let creds: AWSCredentials
         do { creds = try credentials.credentials() } catch {
             throw .unavailable("no AWS credentials: \(error)")
@@ -68,7 +72,13 @@ struct S3Client: Sendable {
         headers.append(("Host", addressing.host))
         headers.append(("x-amz-content-sha256", r.payloadHash))
         let toSign = SigV4Signer.Request(method: r.method, path: path, query: r.query, headers: headers, payloadHash: r.payloadHash)
-        headers += signer.signatureHeaders(for: toSign, credentials: creds, date: date)
+        switch form {
+        case .aws:
+            headers += signer.signatureHeaders(for: toSign, credentials: creds, date: date)
+        case .decodedURL:
+            headers += signer.signatureHeaders(for: toSign, canonicalURI: SigningForm.decodedPath(path) ?? path,
+                                               canonicalQuery: SigningForm.decodedQuery(r.query), credentials: creds, date: date)
+        }
         var request = HTTPRequest(method: r.method, url: url(path: path, query: r.query), headers: headers, body: r.body)
         request.connectTimeout = connectTimeout
         request.timeout = r.timeout
@@ -86,20 +96,49 @@ struct S3Client: Sendable {
         return addressing.origin + path + "?" + q
     }
 
+    /// The forms to sign `r` in, in order: the AWS form alone for AWS, or when stock moto
+    /// would verify the same canonical request anyway; else the form the endpoint last
+    /// accepted first, the other as the fallback.
+    func forms(for r: S3Request) -> [SigningForm] {
+        guard let signingForms else { return [.aws] }
+        let path = addressing.path(key: r.key)
+        guard let decodedPath = SigningForm.decodedPath(path),
+              decodedPath != path || SigningForm.decodedQuery(r.query) != SigV4Signer.canonicalQuery(r.query) else { return [.aws] }
+        return signingForms.first == .aws ? [.aws, .decodedURL] : [.decodedURL, .aws]
+    }
+
+    /// A refusal the other signing form may pass. A HEAD answer has no body to name the
+    /// code, so any 403 to a HEAD counts (at worst one more refused HEAD).
+    static func refusesSignature(_ r: S3Request, _ detail: S3ErrorDetail) -> Bool {
+        detail.status == 403 && (detail.code == "SignatureDoesNotMatch" || (r.method == "HEAD" && detail.code == nil))
+    }
+
+    /// Remembers the form a custom endpoint took, when there was a choice.
+    func noteAccepted(_ form: SigningForm, among forms: [SigningForm]) {
+        guard forms.count > 1, let signingForms, signingForms.first != form else { return }
+        signingForms.accepted(form)
+        Log.info("S3 endpoint verifies signatures over the " + (form == .aws ? "URL as sent" : "decoded URL (as stock moto does)"),
+                 ["origin": addressing.origin])
+    }
+
     /// Sends `r`, retrying connection failures and 5xx. Returns every other answer
     /// (2xx, 3xx, 4xx but 403) with the number of attempts it took; throws
     /// `.unavailable` when S3 stays unreachable or refuses our credentials.
     /// With a sink, a failure after the first byte reached it is not retried.
+    /// A custom endpoint refusing the signature is asked once more, signed in the other
+    /// form (see `SigningForm`); that is not counted as another attempt.
     func send(_ r: S3Request, session: CurlSession, maxBodyBytes: Int = 16 * 1024 * 1024,
               sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> (response: HTTPResponse, attempts: Int) {
         var delivered = false
         let counting: ((UnsafeRawBufferPointer) throws -> Void)? = sink.map { sink in
             { chunk in delivered = true; try sink(chunk) }
         }
+        let forms = forms(for: r)
+        var form = 0
         var attempt = 0
         while true {
             attempt += 1
-            let request = try prepare(r)
+            let request = try prepare(r, form: forms[form])
             let outcome: Result<HTTPResponse, TransferError>
             do {
                 outcome = .success(try session.perform(request, maxBodyBytes: maxBodyBytes, sink: counting))
@@ -112,6 +151,11 @@ struct S3Client: Sendable {
             switch outcome {
             case .success(let response) where response.status == 403:
                 let detail = S3ErrorDetail(response)
+                if form + 1 < forms.count, Self.refusesSignature(r, detail) {
+                    form += 1
+                    attempt -= 1
+                    continue
+                }
                 log(r, detail, attempt: attempt, final: true)
                 throw StorageError.unavailable("S3 refused \(r.operation): \(detail)")
             case .success(let response) where RetryPolicy.isRetryable(status: response.status):
@@ -120,6 +164,7 @@ struct S3Client: Sendable {
                 retryable = true
                 reason = detail.description
             case .success(let response):
+                noteAccepted(forms[form], among: forms)
                 return (response, attempt)
             case .failure(let e):
                 Log.warning("S3 request failed", ["operation": r.operation, "key": r.key ?? "", "attempt": attempt, "error": e.message])

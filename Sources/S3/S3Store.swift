@@ -24,7 +24,8 @@ public final class S3Store: ObjectStore {
         client = S3Client(bucket: bucket, signer: SigV4Signer(region: region),
                           addressing: S3Addressing(bucket: bucket, region: region, endpoint: endpoint),
                           credentials: credentials, retry: options.retry,
-                          connectTimeout: options.connectTimeout, lowSpeedTime: options.lowSpeedTime)
+                          connectTimeout: options.connectTimeout, lowSpeedTime: options.lowSpeedTime,
+                          signingForms: endpoint == nil ? nil : SigningFormPreference())
     }
 
     var session: CurlSession { CurlSession.perThread }

@@ -41,11 +41,19 @@ public struct SigV4Signer: Sendable {
     /// What header signing adds to the request: `X-Amz-Date`, `X-Amz-Security-Token`
     /// (with a session token) and `Authorization`.
     public func signatureHeaders(for request: Request, credentials: AWSCredentials, date: Date) -> [(name: String, value: String)] {
+        signatureHeaders(for: request, canonicalURI: request.path, canonicalQuery: Self.canonicalQuery(request.query),
+                         credentials: credentials, date: date)
+    }
+
+    /// The same over another canonical URI and query than the request's own: for servers
+    /// that verify a form other than AWS's (see `SigningForm`).
+    func signatureHeaders(for request: Request, canonicalURI: String, canonicalQuery: String,
+                          credentials: AWSCredentials, date: Date) -> [(name: String, value: String)] {
         let stamp = Self.timestamp(date)
         var added: [(name: String, value: String)] = [("X-Amz-Date", stamp)]
         if let token = credentials.sessionToken { added.append(("X-Amz-Security-Token", token)) }
         let (headers, signedHeaders) = Self.canonicalHeaders(request.headers + added)
-        let canonical = [request.method, request.path, Self.canonicalQuery(request.query),
+        let canonical = [request.method, canonicalURI, canonicalQuery,
                          headers, signedHeaders, request.payloadHash].joined(separator: "\n")
         let scope = self.scope(stamp)
         let signature = sign(canonical, stamp: stamp, scope: scope, secret: credentials.secretAccessKey)

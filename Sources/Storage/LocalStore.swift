@@ -269,14 +269,28 @@ public final class LocalStore: ObjectStore {
         let directoryKey = slash.map { String(prefix[..<$0]) } ?? ""
         let namePrefix = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix
         var found: [ObjectInfo] = []
-        try walk(directoryKey, namePrefix: namePrefix, into: &found)
+        try walk(directoryKey, namePrefix: namePrefix, fileName: nil, into: &found)
+        found.sort { $0.key < $1.key }
+        return found
+    }
+
+    /// Stats only the files named `fileName`: a listing of recordings needs the
+    /// metadata files, not the audio and transcripts beside them.
+    public func list(prefix: String, fileName: String) throws -> [ObjectInfo] {
+        guard StorageKey.isValidPrefix(prefix) else { throw StorageError.invalidKey(prefix) }
+        let slash = prefix.lastIndex(of: "/")
+        let directoryKey = slash.map { String(prefix[..<$0]) } ?? ""
+        let namePrefix = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix
+        var found: [ObjectInfo] = []
+        try walk(directoryKey, namePrefix: namePrefix, fileName: fileName, into: &found)
         found.sort { $0.key < $1.key }
         return found
     }
 
     /// Collects the regular files under `directoryKey` whose names are valid key
     /// segments (temporary files and anything else foreign are skipped).
-    func walk(_ directoryKey: String, namePrefix: String, into found: inout [ObjectInfo]) throws {
+    /// With `fileName`, only regular files of that name are collected (and stat'ed).
+    func walk(_ directoryKey: String, namePrefix: String, fileName: String?, into found: inout [ObjectInfo]) throws {
         let directory = directoryKey.isEmpty ? root : root + "/" + directoryKey
         let fd = POSIXFile.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         if fd < 0 {
@@ -293,17 +307,21 @@ public final class LocalStore: ObjectStore {
                 String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
             }
             guard name.hasPrefix(namePrefix), StorageKey.isValidSegment(name.utf8) else { continue }
+            let type = entry.pointee.d_type
+            // d_type spares a stat for what cannot match; DT_UNKNOWN (some
+            // filesystems) falls through to the stat below.
+            if let fileName, type == UInt8(DT_REG), name != fileName { continue }
             let key = directoryKey.isEmpty ? name : directoryKey + "/" + name
             guard StorageKey.isValid(key) else { continue }
             var st = stat()
             guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             if POSIXFile.isDirectory(st) {
                 subdirectories.append(key)
-            } else if POSIXFile.isRegular(st) {
+            } else if POSIXFile.isRegular(st), fileName == nil || name == fileName {
                 found.append(Self.info(key, st))
             }
         }
-        for sub in subdirectories { try walk(sub, namePrefix: "", into: &found) }
+        for sub in subdirectories { try walk(sub, namePrefix: "", fileName: fileName, into: &found) }
     }
 
     public func delete(prefix: String) throws -> Int {

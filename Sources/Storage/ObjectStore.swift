@@ -100,6 +100,10 @@ public protocol ObjectStore: Sendable {
     /// Every object whose key starts with `prefix`, in key order.
     func list(prefix: String) throws -> [ObjectInfo]
 
+    /// Like `list(prefix:)`, only the objects whose last key segment is `fileName`
+    /// (a store that can skip the others cheaply does).
+    func list(prefix: String, fileName: String) throws -> [ObjectInfo]
+
     /// Deletes every object under `prefix`; returns how many there were.
     func delete(prefix: String) throws -> Int
 
@@ -114,4 +118,11 @@ public protocol ObjectStore: Sendable {
 
     /// Cheap reachability check for `/readyz`; throws `.unavailable`.
     func checkReachable() throws
+}
+
+extension ObjectStore {
+    public func list(prefix: String, fileName: String) throws -> [ObjectInfo] {
+        let suffix = "/" + fileName
+        return try list(prefix: prefix).filter { $0.key.hasSuffix(suffix) || $0.key == fileName }
+    }
 }

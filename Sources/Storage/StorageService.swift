@@ -75,10 +75,11 @@ public final class StorageService: Sendable {
 
     /// Every object under `prefix` in every store. Throws `.unavailable` if any
     /// store cannot be listed.
-    public func list(prefix: String) throws -> [StoredObject] {
+    public func list(prefix: String, fileName: String? = nil) throws -> [StoredObject] {
         var all: [StoredObject] = []
         for (i, store) in stores.enumerated() {
-            for info in try store.list(prefix: prefix) {
+            let infos = try fileName.map { try store.list(prefix: prefix, fileName: $0) } ?? store.list(prefix: prefix)
+            for info in infos {
                 all.append(StoredObject(store: i, kind: store.kind, info: info))
             }
         }

@@ -3,6 +3,8 @@ import S3
 
 /// A moto S3 server with signature checks on, started through the integration
 /// fixture (Tests/integration/moto_server.py); it stops when we close its stdin.
+/// `stock`: plain moto_server, which verifies signatures over its decoded URL rather
+/// than the request as sent (see `SigningForm`).
 final class MotoServer: @unchecked Sendable {
     let endpoint: String
     let region: String
@@ -12,12 +14,12 @@ final class MotoServer: @unchecked Sendable {
     private let process: Process
     private let input: Pipe
 
-    init(bucket: String = "recstore-test") throws {
+    init(bucket: String = "recstore-test", stock: Bool = false) throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("integration/moto_server.py").path
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "--bucket", bucket]
+        process.arguments = ["python3", script, "--bucket", bucket] + (stock ? ["--stock"] : [])
         input = Pipe()
         let output = Pipe()
         process.standardInput = input

@@ -269,6 +269,25 @@ final class S3StoreTests: XCTestCase {
         if case .failure(.unavailable) = results["user_settings/x/settings.json"] {} else { XCTFail("\(results)") }
     }
 
+    /// This server, like AWS, verifies the request as sent: a client that prefers the
+    /// decoded form (as learned from stock moto) falls back to the AWS form and keeps working.
+    func testStrictServerWorksAfterTheDecodedFormWasPreferred() throws {
+        let store = moto.store()
+        let key = "user_recordings/auth0|strict+x@y.z/s/transcript.txt"
+        func preferDecoded() { store.client.noteAccepted(.decodedURL, among: [.aws, .decodedURL]) }
+        preferDecoded()
+        _ = try store.put(key: key, bytes: [1, 2], contentType: "text/plain", condition: .createOnly)
+        XCTAssertEqual(store.client.signingForms?.first, .aws, "relearned")
+        preferDecoded()
+        XCTAssertEqual(try store.head(key: key)?.size, 2)
+        preferDecoded()
+        XCTAssertEqual(try store.getMany(keys: [key])[key]?.get(), [1, 2])
+        preferDecoded()
+        XCTAssertEqual(try store.list(prefix: "user_recordings/auth0|strict+x@y.z/").map(\.key), [key])
+        preferDecoded()
+        XCTAssertEqual(try store.delete(prefix: "user_recordings/auth0|strict+x@y.z/"), 1)
+    }
+
     func testMissingBucketIsUnavailable() {
         let other = S3Store(bucket: "no-such-bucket", region: moto.region, endpoint: moto.endpoint, credentials: moto.credentials)
         XCTAssertThrowsError(try other.checkReachable()) {

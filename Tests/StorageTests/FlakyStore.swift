@@ -58,6 +58,7 @@ final class FlakyStore: ObjectStore, @unchecked Sendable {
     }
     func head(key: String) throws -> ObjectInfo? { try check(); return try inner.head(key: key) }
     func list(prefix: String) throws -> [ObjectInfo] { try check(); return try inner.list(prefix: prefix) }
+    func list(prefix: String, fileName: String) throws -> [ObjectInfo] { try check(); return try inner.list(prefix: prefix, fileName: fileName) }
     func delete(prefix: String) throws -> Int { try check(); return try inner.delete(prefix: prefix) }
     func read(key: String, range: ByteRange?, into sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         try check()

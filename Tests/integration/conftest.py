@@ -328,8 +328,24 @@ def release_binary():
 
 
 @pytest.fixture
-def auth_env(tmp_path):
-    jwks = tmp_path / "jwks.json"
+def auth_env(tmp_path, release_binary):
+    """A dev issuer of the test's own (real RSA key, JWKS file): its AUTH0_* settings.
+    Tokens: `recstore token --dir <AUTH0_JWKS_FILE's directory> --sub NAME`."""
+    out = subprocess.run([str(release_binary), "dev-issuer", "--dir", str(tmp_path / "dev-issuer")],
+                         check=True, capture_output=True, text=True).stdout
+    env = {}
+    for line in out.splitlines():
+        name, _, value = line.partition("=")
+        if name.startswith("AUTH0_"):
+            env[name] = value.strip("'\"")
+    assert {"AUTH0_ISSUER", "AUTH0_AUDIENCE", "AUTH0_JWKS_FILE"} <= env.keys(), out
+    return env
+
+
+@pytest.fixture
+def keyless_auth_env(tmp_path):
+    """An issuer whose JWKS holds no key at all: the service starts but is not ready."""
+    jwks = tmp_path / "empty-jwks.json"
     jwks.write_text('{"keys": []}')
     return {"AUTH0_ISSUER": "https://issuer.recstore.test/", "AUTH0_AUDIENCE": "https://api.recstore.test",
             "AUTH0_JWKS_FILE": str(jwks)}

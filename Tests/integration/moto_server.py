@@ -2,7 +2,7 @@
 
 Used two ways:
 - from pytest: ``with MotoS3() as s3: ...`` (or the ``moto_s3`` fixture in conftest);
-- from the Swift tests: ``python3 moto_server.py [--bucket NAME]`` prints one JSON line
+- from the Swift tests: ``python3 moto_server.py [--bucket NAME] [--stock]`` prints one JSON line
   (endpoint, region, bucket, access_key_id, secret_access_key) once the server
   checks signatures, then serves until its standard input closes.
 
@@ -16,6 +16,10 @@ it rejects correctly signed requests whose key or query holds characters such as
 ``| + @ % ü`` (boto3 itself fails there). The server started here verifies against
 the URL exactly as it was sent (``RAW_URI``), which is what AWS does; everything
 else is stock moto.
+
+``MotoS3(stock=True)`` (``--stock``) starts plain ``moto_server`` instead, checks on
+but unpatched: what people run outside our tests. recstore must work there too (the
+S3 client falls back to signing what stock moto verifies: Sources/S3/SigningForm.swift).
 
 moto cannot check presigned (query-signed) requests at all once checks are on (it
 answers 500). The server started here checks them as S3 does: SigV4 over the request
@@ -44,8 +48,9 @@ def free_port():
 
 
 class MotoS3:
-    def __init__(self, bucket="recstore-test"):
+    def __init__(self, bucket="recstore-test", stock=False):
         self.bucket = bucket
+        self.stock = stock
         self.region = REGION
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -57,8 +62,12 @@ class MotoS3:
         env = dict(os.environ)
         # Dummy keys only for the setup calls made before checks are on.
         env.update(AWS_ACCESS_KEY_ID="setup", AWS_SECRET_ACCESS_KEY="setup", AWS_DEFAULT_REGION=REGION)
+        if self.stock:
+            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        else:
+            command = [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)]
         self.process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)],
+            command,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         )
         deadline = time.monotonic() + 30
@@ -215,9 +224,9 @@ def main(argv):
         serve(int(argv[2]))
         return
     bucket = "recstore-test"
-    if len(argv) > 2 and argv[1] == "--bucket":
-        bucket = argv[2]
-    with MotoS3(bucket) as server:
+    if "--bucket" in argv[1:-1]:
+        bucket = argv[argv.index("--bucket") + 1]
+    with MotoS3(bucket, stock="--stock" in argv) as server:
         print(json.dumps(server.describe()), flush=True)
         # Serve until the parent closes our standard input (or goes away).
         sys.stdin.read()

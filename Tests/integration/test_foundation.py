@@ -42,6 +42,21 @@ def test_healthz_and_readyz_through_nginx(stack):
     assert ready.json()["status"] == "ready"
 
 
+def test_without_any_jwks_key_readyz_and_the_api_are_503(make_stack, keyless_auth_env):
+    stack = make_stack(env=keyless_auth_env)
+    assert stack.get("/healthz").status_code == 200
+    ready = stack.get("/readyz")
+    assert ready.status_code == 503
+    assert "JWKS" in ready.json()["detail"] or "key" in ready.json()["detail"]
+    assert ready.headers["Retry-After"]
+    import base64
+    b64 = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+    token = b64({"alg": "RS256", "kid": "k1", "typ": "JWT"}) + "." + b64({"sub": "alice"}) + ".c2ln"
+    api = stack.get("/api/v1/upload/storage-info", headers={"Authorization": "Bearer " + token})
+    assert api.status_code == 503
+    assert api.headers["Retry-After"] and "detail" in api.json()
+
+
 @pytest.mark.parametrize("path", ["/nope", "/api/v1/no-such-route", "/healthz/extra", "/api/v1/user_recordings/a/b/c/d"])
 def test_unknown_route_is_404_json(stack, path):
     r = stack.get(path)
