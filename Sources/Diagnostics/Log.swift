@@ -28,25 +28,33 @@ public enum Log {
     /// Fields decided at run time (e.g. the request's counters).
     public static func emit(_ level: Level, _ message: String, fields: [(String, Any)]) {
         guard rank(level) >= rank(minimumLevel) else { return }
-        var line = "{\"time\":\"\(Timestamp.iso8601Millis(Date()))\",\"level\":\"\(level.rawValue)\",\"pid\":\(getpid()),\"msg\":"
+        // Built as bytes: one line per request, so string appends add up.
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(contentsOf: "{\"time\":\"".utf8)
+        line.append(contentsOf: Timestamp.iso8601Millis(Date()).utf8)
+        line.append(contentsOf: "\",\"level\":\"".utf8)
+        line.append(contentsOf: level.rawValue.utf8)
+        line.append(contentsOf: "\",\"pid\":".utf8)
+        line.append(contentsOf: String(getpid()).utf8)
+        line.append(contentsOf: ",\"msg\":".utf8)
         JSONText.appendString(message, to: &line)
         for (key, value) in fields {
-            line += ","
+            line.append(UInt8(ascii: ","))
             JSONText.appendString(key, to: &line)
-            line += ":"
+            line.append(UInt8(ascii: ":"))
             switch value {
-            case let v as Int: line += String(v)
-            case let v as Int64: line += String(v)
-            case let v as UInt64: line += String(v)
-            case let v as Double: line += v.isFinite ? String(v) : "null"
-            case let v as Bool: line += v ? "true" : "false"
+            case let v as Int: line.append(contentsOf: String(v).utf8)
+            case let v as Int64: line.append(contentsOf: String(v).utf8)
+            case let v as UInt64: line.append(contentsOf: String(v).utf8)
+            case let v as Double: line.append(contentsOf: (v.isFinite ? String(v) : "null").utf8)
+            case let v as Bool: line.append(contentsOf: (v ? "true" : "false").utf8)
             case let v as String: JSONText.appendString(v, to: &line)
             default: JSONText.appendString(String(describing: value), to: &line)
             }
         }
-        line += "}\n"
-        var bytes = Array(line.utf8)
-        bytes.withUnsafeMutableBytes { buffer in
+        line.append(contentsOf: "}\n".utf8)
+        line.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
@@ -59,20 +67,24 @@ public enum Log {
 
 /// Minimal JSON string escaping for log lines (no Foundation encoder per line).
 public enum JSONText {
-    public static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                out += String(format: "\\u%04x", c.value)
-            default: out.unicodeScalars.append(scalar)
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
+            case 0x0A: out.append(contentsOf: "\\n".utf8)
+            case 0x0D: out.append(contentsOf: "\\r".utf8)
+            case 0x09: out.append(contentsOf: "\\t".utf8)
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex[Int(b >> 4)])
+                out.append(hex[Int(b & 0xF)])
+            default: out.append(b)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }

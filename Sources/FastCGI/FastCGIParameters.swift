@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTP
 
 /// The parameters of one FastCGI request: CGI/1.1 meta-variables, the HTTP
@@ -5,20 +8,33 @@ import HTTP
 /// `RECSTORE_ACCEL_PREFIX`).
 public struct FastCGIParameters: Sendable {
     public private(set) var values: [String: String] = [:]
+    /// In arrival order, without repeats: headers keep the order nginx sent them in.
+    private var ordered: [(name: String, value: String)] = []
 
     /// The first value of a repeated name wins.
     public init(_ pairs: [(String, String)]) {
-        for (name, value) in pairs where values[name] == nil { values[name] = value }
+        values.reserveCapacity(pairs.count)
+        ordered.reserveCapacity(pairs.count)
+        for (name, value) in pairs where values[name] == nil {
+            values[name] = value
+            ordered.append((name, value))
+        }
     }
 
-    /// Reads libfcgi's NULL-terminated `NAME=VALUE` array.
+    /// Reads libfcgi's NULL-terminated `NAME=VALUE` array (on bytes: this runs for
+    /// every parameter of every request).
     init(envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
         var pairs: [(String, String)] = []
+        pairs.reserveCapacity(32)
         var cursor = envp
         while let entry = cursor?.pointee {
-            let text = String(cString: entry)
-            if let eq = text.firstIndex(of: "=") {
-                pairs.append((String(text[..<eq]), String(text[text.index(after: eq)...])))
+            let length = strlen(entry)
+            entry.withMemoryRebound(to: UInt8.self, capacity: length) { bytes in
+                let buffer = UnsafeBufferPointer(start: bytes, count: length)
+                if let eq = buffer.firstIndex(of: UInt8(ascii: "=")) {
+                    pairs.append((String(decoding: UnsafeBufferPointer(rebasing: buffer[..<eq]), as: UTF8.self),
+                                  String(decoding: UnsafeBufferPointer(rebasing: buffer[(eq + 1)...]), as: UTF8.self)))
+                }
             }
             cursor = cursor! + 1
         }
@@ -33,7 +49,7 @@ public struct FastCGIParameters: Sendable {
     public func makeRequest(body: BodyStream) -> Request {
         var headers = Headers()
         var server: [String: String] = [:]
-        for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+        for (name, value) in ordered {
             if name.hasPrefix("HTTP_") {
                 headers.add(Self.headerName(fromParameter: name), value)
             } else {
@@ -61,9 +77,20 @@ public struct FastCGIParameters: Sendable {
 
     /// `HTTP_X_REQUEST_ID` → `X-Request-Id` (header names compare case-insensitively).
     static func headerName(fromParameter name: String) -> String {
-        name.dropFirst(5).split(separator: "_", omittingEmptySubsequences: false)
-            .map { word in word.prefix(1).uppercased() + word.dropFirst().lowercased() }
-            .joined(separator: "-")
+        var out: [UInt8] = []
+        out.reserveCapacity(name.utf8.count)
+        var startOfWord = true
+        for b in name.utf8.dropFirst(5) {
+            if b == UInt8(ascii: "_") {
+                out.append(UInt8(ascii: "-"))
+                startOfWord = true
+                continue
+            }
+            let isUpper = b >= 0x41 && b <= 0x5A, isLower = b >= 0x61 && b <= 0x7A
+            out.append(startOfWord ? (isLower ? b - 32 : b) : (isUpper ? b + 32 : b))
+            startOfWord = false
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Splits a request target into path and query, accepting the absolute form
