@@ -265,6 +265,22 @@ def main():
         cu_nginx, cu_base = nginx_ceiling(work, "nginx-cu", f"location / {{ fastcgi_request_buffering off; fastcgi_keep_conn off; include /etc/nginx/fastcgi_params; fastcgi_pass unix:{usock}; }}")
         procs.append(cu_nginx)
 
+        # 3. One large upload, first: worker RSS is then what the upload costs, not
+        # what earlier scenarios left in the heap.
+        big = os.path.join(work, "big.wav")
+        with open(big, "wb") as f:
+            f.write(wav_bytes(UPLOAD_MIB << 20))
+        cu = upload(cu_base + "/", None, big, [p for p in child_pids(c_upload.p.pid)])
+        rows.append((f"ceiling: {UPLOAD_MIB} MiB upload → C responder writing a file", None,
+                     f"{cu['mibs']:.0f} MiB/s, RSS {cu['rss_mib']:.1f} MiB"))
+        for name, stack in (("LOCAL", local), ("S3", s3)):
+            idle = max(rss_kib(pid) for pid in stack.worker_pids()) / 1024
+            u = upload(stack.base + "/api/v1/save_recording_details", stack.token, big, stack.worker_pids())
+            rows.append((f"3. {UPLOAD_MIB} MiB upload, {name}", None,
+                         f"{u['mibs']:.0f} MiB/s ({u['mibs'] / cu['mibs']:.2f}× C), peak worker RSS {u['rss_mib']:.1f} MiB "
+                         f"(idle {idle:.1f} MiB, mostly shared libraries), HTTP {u['status']}"))
+        os.unlink(big)
+
         ceiling_const = wrk(const_base + "/")
         ceiling_c = wrk(c_base + "/")
         rows.append(("ceiling: nginx `return 200`", ceiling_const, ""))
@@ -285,24 +301,13 @@ def main():
                 seed(stack, n, n)
         for name, stack in (("LOCAL", local), ("S3", s3)):
             for n in (200, 1000):
-                r = wrk(f"{stack.base}/api/v1/user_recordings/list{n}", token=stack.tokens[n], connections=8)
+                # moto answers one request at a time: fewer connections, longer runs.
+                conns, secs = (8, DURATION) if name == "LOCAL" else (2, max(DURATION, 10))
+                r = wrk(f"{stack.base}/api/v1/user_recordings/list{n}", token=stack.tokens[n], connections=conns, duration=secs)
                 extra = ""
                 if name == "S3":
                     extra = s3_requests_per_listing(stack, n)
-                rows.append((f"2. GET user_recordings, {n} sessions, 8 conn, {name}", r, extra))
-
-        # 3. One large upload.
-        big = os.path.join(work, "big.wav")
-        with open(big, "wb") as f:
-            f.write(wav_bytes(UPLOAD_MIB << 20))
-        cu = upload(cu_base + "/", None, big, [p for p in child_pids(c_upload.p.pid)])
-        rows.append((f"ceiling: {UPLOAD_MIB} MiB upload → C responder writing a file", None,
-                     f"{cu['mibs']:.0f} MiB/s, RSS {cu['rss_mib']:.1f} MiB"))
-        for name, stack in (("LOCAL", local), ("S3", s3)):
-            u = upload(stack.base + "/api/v1/save_recording_details", stack.token, big, stack.worker_pids())
-            rows.append((f"3. {UPLOAD_MIB} MiB upload, {name}", None,
-                         f"{u['mibs']:.0f} MiB/s ({u['mibs'] / cu['mibs']:.2f}× C), peak worker RSS {u['rss_mib']:.1f} MiB, HTTP {u['status']}"))
-        os.unlink(big)
+                rows.append((f"2. GET user_recordings, {n} sessions, {conns} conn, {name}", r, extra))
 
         # 4. Saves of 1 MiB audio, 8 connections.
         boundary, head, tail = multipart({})
@@ -329,6 +334,14 @@ def main():
     print(table)
     with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:
         f.write(table)
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
 
 
 def child_pids(pid):
@@ -372,6 +385,14 @@ def render(rows, notes):
         else:
             lines.append(f"| {name} | | | | | {extra} |")
     lines += [""] + notes
+    lines += ["", "For scale, the FastAPI + boto3 service this replaces, behind the same nginx on this kind of machine:",
+              "scenario 1 at 400–660 req/s (p99 ~200 ms); scenario 2 with 200 sessions at 94 listings/s LOCAL and",
+              "0.37/s against moto; scenario 3 at 116 MiB/s with 79 MiB RSS LOCAL, 29 MiB/s with 198 MiB RSS to moto.",
+              "S3 rows are bounded by moto (a single-threaded Python server), not by recstore."]
+    log = os.path.join(ROOT, "bench", "profiling.md")
+    if os.path.exists(log):
+        with open(log) as f:
+            lines += ["", f.read().rstrip()]
     return "\n".join(lines) + "\n"
 
 
