@@ -210,26 +210,36 @@ public final class StorageService: Sendable {
         throw lastError
     }
 
-    /// Writes every object create-only; on failure removes the ones it wrote (and
-    /// only those: a concurrent writer's objects are never touched).
+    /// Writes every object create-only, the last one (the metadata) as the commit.
+    /// On failure it removes what it wrote, and only that: an object is removed only
+    /// while it still has the ETag our write got back. Before the commit it checks
+    /// that every object it wrote is still its own, because an S3-compatible server
+    /// whose conditional writes are not atomic (moto's are check-then-put) can let a
+    /// concurrent save of the same session overwrite them; such a save is refused
+    /// as taken (409) rather than committed over another save's audio.
     func write(_ objects: [NewObject], to store: any ObjectStore) throws {
-        var written: [String] = []
+        var written: [ObjectInfo] = []
         do {
-            for object in objects {
+            for (n, object) in objects.enumerated() {
+                if n == objects.count - 1 {
+                    for mine in written where try store.head(key: mine.key)?.etag != mine.etag {
+                        throw StorageError.alreadyExists(mine.key)
+                    }
+                }
                 switch object.content {
                 case .file(let file):
-                    _ = try store.put(key: object.key, file: file, contentType: object.contentType, condition: .createOnly)
+                    written.append(try store.put(key: object.key, file: file, contentType: object.contentType, condition: .createOnly))
                 case .bytes(let bytes):
-                    _ = try store.put(key: object.key, bytes: bytes, contentType: object.contentType, condition: .createOnly)
+                    written.append(try store.put(key: object.key, bytes: bytes, contentType: object.contentType, condition: .createOnly))
                 }
-                written.append(object.key)
             }
         } catch {
-            for key in written.reversed() {
+            for mine in written.reversed() {
                 do {
-                    _ = try store.delete(prefix: key)
+                    guard try store.head(key: mine.key)?.etag == mine.etag else { continue }
+                    _ = try store.delete(prefix: mine.key)
                 } catch {
-                    Log.warning("could not remove a partly saved object", ["store": store.kind.rawValue, "key": key, "error": String(describing: error)])
+                    Log.warning("could not remove a partly saved object", ["store": store.kind.rawValue, "key": mine.key, "error": String(describing: error)])
                 }
             }
             throw error
