@@ -63,9 +63,9 @@ final class ConfigurationTests: XCTestCase {
     }
 
     func testStorageOnlyCommandsNeedNoIdentity() throws {
-        let c = try Configuration.load(["STORAGE": "S3", "AWS_S3_BUCKET_NAME": "b", "AUTH0_AUDIENCE": "a"],
+        let c = try Configuration.load(["STORAGE": "S3", "AWS_S3_BUCKET_NAME": "recordings", "AUTH0_AUDIENCE": "a"],
                                        requireIdentity: false)
-        XCTAssertEqual(c.bucket, "b")
+        XCTAssertEqual(c.bucket, "recordings")
         XCTAssertEqual(c.issuer, "")
         XCTAssertThrowsError(try Configuration.load(["STORAGE": "S3"], requireIdentity: false))
     }
