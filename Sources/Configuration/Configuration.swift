@@ -64,7 +64,10 @@ public struct Configuration: Sendable {
     public var bucketConfigured: Bool { bucket != nil }
 
     /// Reads and checks the environment. Throws on the first bad or missing value.
-    public static func load(_ env: [String: String]) throws(ConfigurationError) -> Configuration {
+    /// `requireIdentity: false` is for commands that never verify a token (`recstore
+    /// sync`): they run where only the storage is configured, e.g. next to a stack
+    /// whose dev issuer exists only inside `make run`.
+    public static func load(_ env: [String: String], requireIdentity: Bool = true) throws(ConfigurationError) -> Configuration {
         var c = Configuration()
         c.environment = env
         func value(_ names: String...) -> (String, String)? {
@@ -138,13 +141,14 @@ public struct Configuration: Sendable {
         if issuer == nil { missing.append("an issuer (AUTH0_DOMAIN or AUTH0_ISSUER)") }
         if audience == nil { missing.append("an audience (AUTH0_AUDIENCE)") }
         if source == nil { missing.append("a JWKS source (AUTH0_DOMAIN, AUTH0_JWKS_URL or AUTH0_JWKS_FILE)") }
-        if !missing.isEmpty {
+        if let issuer, let audience, let source {
+            c.issuer = issuer
+            c.audience = audience
+            c.jwksSource = source
+        } else if requireIdentity {
             throw ConfigurationError(issuer == nil ? "AUTH0_DOMAIN" : (audience == nil ? "AUTH0_AUDIENCE" : "AUTH0_JWKS_URL"),
                                      "refusing to start without " + missing.joined(separator: ", ") + ": the service is never open")
         }
-        c.issuer = issuer!
-        c.audience = audience!
-        c.jwksSource = source!
         if let (_, v) = value("JWT_ALGORITHMS") {
             let algs = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() }
             let allowed: Set<String> = ["RS256", "RS384", "RS512"]

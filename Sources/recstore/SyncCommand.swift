@@ -27,7 +27,7 @@ func runSyncCommand(_ args: [String]) -> Int32 {
     Log.minimumLevel = .error
     let config: Configuration
     do {
-        config = try Configuration.load(DotEnv.environment())
+        config = try Configuration.load(DotEnv.environment(), requireIdentity: false)
     } catch {
         writeError("recstore sync: configuration: \(error)\n")
         return 2

@@ -62,6 +62,14 @@ final class ConfigurationTests: XCTestCase {
         }
     }
 
+    func testStorageOnlyCommandsNeedNoIdentity() throws {
+        let c = try Configuration.load(["STORAGE": "S3", "AWS_S3_BUCKET_NAME": "recordings", "AUTH0_AUDIENCE": "a"],
+                                       requireIdentity: false)
+        XCTAssertEqual(c.bucket, "recordings")
+        XCTAssertEqual(c.issuer, "")
+        XCTAssertThrowsError(try Configuration.load(["STORAGE": "S3"], requireIdentity: false))
+    }
+
     func testJWKSURLMustBeHTTPSExceptOnLoopback() throws {
         XCTAssertEqual(refusal(auth.merging(["AUTH0_JWKS_URL": "http://example.com/jwks.json"]) { $1 }), "AUTH0_JWKS_URL")
         XCTAssertEqual(refusal(auth.merging(["AUTH0_JWKS_URL": "not a url"]) { $1 }), "AUTH0_JWKS_URL")

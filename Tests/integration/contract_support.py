@@ -127,7 +127,7 @@ class Stack(conftest.Stack):
     ever write to except through it (the escape checks look there). TMPDIR is a
     directory of its own, so leftover temporary files of any kind show up."""
 
-    def __init__(self, name, base, env=None, moto=None, storage_dir=None, dotenv=None, aliases=False):
+    def __init__(self, name, base, env=None, moto=None, storage_dir=None, dotenv=None, aliases=False, workers=2):
         base = Path(base)
         self.name = name
         self.moto = moto
@@ -146,7 +146,7 @@ class Stack(conftest.Stack):
             else:
                 overrides.update(AWS_S3_BUCKET_NAME=moto.bucket, AWS_REGION=moto.region,
                                  AWS_ENDPOINT_URL_S3=moto.endpoint)
-        super().__init__(base / f"{name}-run", env={**overrides, **self.extra_env}, workers=2, cwd=self.workdir)
+        super().__init__(base / f"{name}-run", env={**overrides, **self.extra_env}, workers=workers, cwd=self.workdir)
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._tokens = {}
         self._s3 = None
