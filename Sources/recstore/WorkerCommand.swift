@@ -50,7 +50,7 @@ enum WorkerCommand {
     static func watchParent(_ worker: FastCGIWorker) {
         let parent = getppid()
         Thread.detachNewThread {
-            while getppid() == parent { sleep(1) }
+            while getppid() == parent { usleep(200_000) }
             Log.warning("supervisor gone: stopping")
             worker.stop()
         }
