@@ -44,8 +44,10 @@ let package = Package(
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl"]),
-        .testTarget(name: "CurlTests", dependencies: ["Curl"]),
+        // Loopback helper processes (Python servers from Tests/integration) for the tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "TestSupport"]),
+        .testTarget(name: "CurlTests", dependencies: ["Curl", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Auth", "Storage"]),
     ],
     swiftLanguageModes: [.v6]

@@ -264,19 +264,16 @@ public final class LocalStore: ObjectStore {
     // MARK: Listing and deletion
 
     public func list(prefix: String) throws -> [ObjectInfo] {
-        guard StorageKey.isValidPrefix(prefix) else { throw StorageError.invalidKey(prefix) }
-        let slash = prefix.lastIndex(of: "/")
-        let directoryKey = slash.map { String(prefix[..<$0]) } ?? ""
-        let namePrefix = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix
-        var found: [ObjectInfo] = []
-        try walk(directoryKey, namePrefix: namePrefix, fileName: nil, into: &found)
-        found.sort { $0.key < $1.key }
-        return found
+        try list(prefix: prefix, only: nil)
     }
 
     /// Stats only the files named `fileName`: a listing of recordings needs the
     /// metadata files, not the audio and transcripts beside them.
     public func list(prefix: String, fileName: String) throws -> [ObjectInfo] {
+        try list(prefix: prefix, only: fileName)
+    }
+
+    func list(prefix: String, only fileName: String?) throws -> [ObjectInfo] {
         guard StorageKey.isValidPrefix(prefix) else { throw StorageError.invalidKey(prefix) }
         let slash = prefix.lastIndex(of: "/")
         let directoryKey = slash.map { String(prefix[..<$0]) } ?? ""

@@ -92,29 +92,30 @@ public final class StorageService: Sendable {
     /// store is `.unavailable` at once: for data whose current version lives only
     /// there (settings), an older copy elsewhere must not stand in for it.
     public func get(key: String, requireActive: Bool = false) throws -> (object: StoredObject, bytes: [UInt8])? {
-        var unreachable: StorageError?
-        for (i, store) in stores.enumerated() {
+        try first(key: key, requireActive: requireActive) { store, i in
             do {
                 let (bytes, info) = try store.get(key: key)
                 return (StoredObject(store: i, kind: store.kind, info: info), bytes)
             } catch StorageError.notFound {
-                continue
-            } catch let error as StorageError {
-                guard case .unavailable = error, !(requireActive && i == 0) else { throw error }
-                Log.warning("store unavailable while reading", ["store": store.kind.rawValue, "key": key, "error": error.description])
-                unreachable = unreachable ?? error
+                return nil
             }
         }
-        if let unreachable { throw unreachable }
-        return nil
     }
 
     /// Like `get`, without reading the content.
     public func head(key: String, requireActive: Bool = false) throws -> StoredObject? {
+        try first(key: key, requireActive: requireActive) { store, i in
+            try store.head(key: key).map { StoredObject(store: i, kind: store.kind, info: $0) }
+        }
+    }
+
+    /// The first store's answer (active first) that is not nil; an unreachable store
+    /// is passed over, but reported when no other store had the key.
+    private func first<T>(key: String, requireActive: Bool, _ ask: (any ObjectStore, Int) throws -> T?) throws -> T? {
         var unreachable: StorageError?
         for (i, store) in stores.enumerated() {
             do {
-                if let info = try store.head(key: key) { return StoredObject(store: i, kind: store.kind, info: info) }
+                if let answer = try ask(store, i) { return answer }
             } catch let error as StorageError {
                 guard case .unavailable = error, !(requireActive && i == 0) else { throw error }
                 Log.warning("store unavailable while reading", ["store": store.kind.rawValue, "key": key, "error": error.description])

@@ -1,5 +1,6 @@
 import Foundation
 import S3
+import TestSupport
 
 /// A moto S3 server with signature checks on, started through the integration
 /// fixture (Tests/integration/moto_server.py); it stops when we close its stdin.
@@ -11,30 +12,15 @@ final class MotoServer: @unchecked Sendable {
     let bucket: String
     let accessKeyID: String
     let secretAccessKey: String
-    private let process: Process
-    private let input: Pipe
+    private let helper: HelperProcess
 
     init(bucket: String = "recstore-test", stock: Bool = false) throws {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("integration/moto_server.py").path
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "--bucket", bucket] + (stock ? ["--stock"] : [])
-        input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        var line = Data()
-        while true {
-            let byte = output.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte == Data([0x0A]) { break }
-            line += byte
-        }
-        guard let info = try JSONSerialization.jsonObject(with: line) as? [String: Any],
+        helper = try HelperProcess(script: "moto_server.py", arguments: ["--bucket", bucket] + (stock ? ["--stock"] : []))
+        let line = helper.readyLine
+        guard let info = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
               let endpoint = info["endpoint"] as? String, let key = info["access_key_id"] as? String,
               let secret = info["secret_access_key"] as? String else {
-            process.terminate()
+            helper.terminate()
             throw NSError(domain: "MotoServer", code: 1, userInfo: [NSLocalizedDescriptionKey: "moto did not start: \(String(decoding: line, as: UTF8.self))"])
         }
         self.endpoint = endpoint
@@ -80,10 +66,7 @@ final class MotoServer: @unchecked Sendable {
         String(decoding: try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes]), as: UTF8.self).dropFirst().dropLast().description
     }
 
-    func stop() {
-        try? input.fileHandleForWriting.close()
-        process.waitUntilExit()
-    }
+    func stop() { helper.stop() }
 
-    deinit { if process.isRunning { stop() } }
+    deinit { helper.stop() }
 }

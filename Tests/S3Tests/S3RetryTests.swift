@@ -1,6 +1,7 @@
 import Curl
 import Foundation
 import Storage
+import TestSupport
 import XCTest
 @testable import S3
 

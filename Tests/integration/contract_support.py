@@ -72,19 +72,7 @@ class ClockedMotoS3(MotoS3):
     def start(self):
         env = dict(os.environ)
         env.update(AWS_ACCESS_KEY_ID="setup", AWS_SECRET_ACCESS_KEY="setup", AWS_DEFAULT_REGION=self.region)
-        self.process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--moto-serve", str(self.port), str(self.clock_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start")
-                time.sleep(0.1)
+        self._launch([sys.executable, os.path.abspath(__file__), "--moto-serve", str(self.port), str(self.clock_file)], env)
         self._enable_auth()
         return self
 

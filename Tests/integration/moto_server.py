@@ -58,14 +58,8 @@ class MotoS3:
         self.access_key_id = None
         self.secret_access_key = None
 
-    def start(self):
-        env = dict(os.environ)
-        # Dummy keys only for the setup calls made before checks are on.
-        env.update(AWS_ACCESS_KEY_ID="setup", AWS_SECRET_ACCESS_KEY="setup", AWS_DEFAULT_REGION=REGION)
-        if self.stock:
-            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        else:
-            command = [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)]
+    def _launch(self, command, env):
+        """Starts the server process and waits until it accepts connections."""
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
@@ -74,11 +68,21 @@ class MotoS3:
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
+                    return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("moto_server did not start")
                 time.sleep(0.1)
+
+    def start(self):
+        env = dict(os.environ)
+        # Dummy keys only for the setup calls made before checks are on.
+        env.update(AWS_ACCESS_KEY_ID="setup", AWS_SECRET_ACCESS_KEY="setup", AWS_DEFAULT_REGION=REGION)
+        if self.stock:
+            command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        else:
+            command = [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)]
+        self._launch(command, env)
         try:
             self._enable_auth()
         except BaseException:

@@ -53,3 +53,15 @@ def empty_bucket(moto):
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=moto.bucket):
         for obj in page.get("Contents", []):
             client.delete_object(Bucket=moto.bucket, Key=obj["Key"])
+
+
+def cli_env(tmp_path, moto, recstore):
+    """The environment `check` and `sync` run with: a clean home, a dev issuer, the
+    moto bucket (emptied first) and a local directory under `tmp_path`."""
+    empty_bucket(moto)
+    home = tmp_path / "home"
+    home.mkdir()
+    e = base_env(str(home))
+    e.update(dev_issuer_env(recstore, str(tmp_path / "issuer")))
+    e.update(s3_env(moto, str(tmp_path / "uploads")))
+    return e

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from moto_server import MotoS3
-from recstore_cli import base_env, binary, dev_issuer_env, empty_bucket, run, s3_env
+from recstore_cli import base_env, binary, cli_env, dev_issuer_env, empty_bucket, run, s3_env
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +28,7 @@ def recstore():
 
 @pytest.fixture
 def env(tmp_path, moto, recstore):
-    empty_bucket(moto)
-    home = tmp_path / "home"
-    home.mkdir()
-    e = base_env(str(home))
-    e.update(dev_issuer_env(recstore, str(tmp_path / "issuer")))
-    e.update(s3_env(moto, str(tmp_path / "uploads")))
-    return e
+    return cli_env(tmp_path, moto, recstore)
 
 
 def wav(seconds_tag, size=2048):
