@@ -48,8 +48,8 @@ enum SigningForm: Sendable {
         out.reserveCapacity(encoded.utf8.count)
         var bytes = Array(encoded.utf8)[...]
         while let b = bytes.popFirst() {
-            guard b == 0x25, bytes.count >= 2, let h = hexValue(bytes[bytes.startIndex]),
-                  let l = hexValue(bytes[bytes.startIndex + 1]) else { out.append(b); continue }
+            guard b == 0x25, bytes.count >= 2, let h = URIEncoding.hexValue(bytes[bytes.startIndex]),
+                  let l = URIEncoding.hexValue(bytes[bytes.startIndex + 1]) else { out.append(b); continue }
             let decoded = h << 4 | l
             if keeping(decoded) {
                 out.append(b); out.append(bytes.removeFirst()); out.append(bytes.removeFirst())
@@ -59,15 +59,6 @@ enum SigningForm: Sendable {
             }
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x41...0x46: c - 0x41 + 10
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
-        }
     }
 }
 
