@@ -113,7 +113,8 @@ struct MultipartUpload {
            let landed = try store.landed(key: key, sha256: file.sha256) {
             return landed  // an earlier attempt completed it
         }
-        if condition != .none, [404, 409, 412].contains(response.status) {
+        let refusals: Set<Int> = condition == .createOnly ? [409, 412] : [404, 409, 412]
+        if condition != .none, refusals.contains(response.status) {
             throw store.conditionFailure(condition, key: key)
         }
         throw client.unexpected(r, response)

@@ -84,8 +84,11 @@ public final class S3Store: ObjectStore {
     func finishPut(_ r: S3Request, key: String, size: Int64, sha256: String, condition: WriteCondition) throws -> ObjectInfo {
         let (response, attempts) = try client.send(r, session: session)
         if response.status == 200 { return info(key: key, size: size, response: response) }
-        // 412: the condition failed; 409: a concurrent conditional write; 404: If-Match on a deleted object.
-        guard condition != .none, [404, 409, 412].contains(response.status) else { throw client.unexpected(r, response) }
+        // 412: the condition failed; 409: a concurrent conditional write; 404: If-Match on
+        // a deleted object. A 404 to a create-only write is no such thing (a missing
+        // bucket, say): that is the store failing, never "already exists".
+        let refusals: Set<Int> = condition == .createOnly ? [409, 412] : [404, 409, 412]
+        guard condition != .none, refusals.contains(response.status) else { throw client.unexpected(r, response) }
         // A retried write may be refused because our own earlier attempt landed.
         if attempts > 1, let landed = try landed(key: key, sha256: sha256) { return landed }
         throw conditionFailure(condition, key: key)

@@ -293,6 +293,12 @@ final class S3StoreTests: XCTestCase {
         XCTAssertThrowsError(try other.checkReachable()) {
             guard case .unavailable = $0 as? StorageError else { return XCTFail("\($0)") }
         }
+        // A create-only write into a missing bucket is the store failing (503 or the
+        // fallback), never "already exists" (409).
+        XCTAssertThrowsError(try other.put(key: "user_recordings/u/s/transcript.txt", bytes: [1], contentType: "text/plain",
+                                           condition: .createOnly)) {
+            guard case .unavailable = $0 as? StorageError else { return XCTFail("\($0)") }
+        }
     }
 
     // MARK: Helpers
