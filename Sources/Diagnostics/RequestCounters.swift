@@ -1,24 +1,48 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Per-thread tallies of the work one request caused (e.g. `s3_requests`), added
-/// by the layers that do the work and written into the request's access-log line
-/// by the transport. A request runs on one thread, so a thread-local is enough;
-/// work handed to helper threads (multipart parts) is not counted.
+/// Per-thread tallies of the work one request caused (e.g. `upstream_requests`),
+/// added by the layers that do the work and written into the request's access-log
+/// line by the transport. A request runs on one thread, so a thread-local is
+/// enough; work handed to helper threads (multipart parts) is not counted.
 public enum RequestCounters {
-    private static let key = "recstore.request-counters"
+    final class Tally {
+        var counts: [(name: String, value: Int)] = []
+    }
+
+    // A pthread key rather than Foundation's threadDictionary: this runs on every
+    // request, and the dictionary bridging showed up in profiles.
+    nonisolated(unsafe) private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<Tally>.fromOpaque(raw).release() }
+        }
+        return key
+    }()
+
+    private static var tally: Tally {
+        if let raw = pthread_getspecific(key) { return Unmanaged<Tally>.fromOpaque(raw).takeUnretainedValue() }
+        let tally = Tally()
+        pthread_setspecific(key, Unmanaged.passRetained(tally).toOpaque())
+        return tally
+    }
 
     public static func add(_ name: String, _ amount: Int = 1) {
-        let dictionary = Thread.current.threadDictionary
-        var counters = dictionary[key] as? [String: Int] ?? [:]
-        counters[name, default: 0] += amount
-        dictionary[key] = counters
+        let t = tally
+        if let i = t.counts.firstIndex(where: { $0.name == name }) {
+            t.counts[i].value += amount
+        } else {
+            t.counts.append((name, amount))
+        }
     }
 
     /// The tallies since the last call, sorted by name; resets them.
     public static func take() -> [(String, Int)] {
-        let dictionary = Thread.current.threadDictionary
-        guard let counters = dictionary[key] as? [String: Int], !counters.isEmpty else { return [] }
-        dictionary[key] = [String: Int]()
-        return counters.sorted { $0.key < $1.key }
+        guard let raw = pthread_getspecific(key) else { return [] }
+        let t = Unmanaged<Tally>.fromOpaque(raw).takeUnretainedValue()
+        guard !t.counts.isEmpty else { return [] }
+        defer { t.counts.removeAll(keepingCapacity: true) }
+        return t.counts.sorted { $0.name < $1.name }.map { ($0.name, $0.value) }
     }
 }
