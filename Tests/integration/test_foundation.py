@@ -239,24 +239,29 @@ def test_bad_configuration_stops_start_up_naming_the_variable(make_stack):
     assert "MAX_UPLOAD_BYTES" in stack.log_text()
 
 
-def test_without_auth0_settings_make_run_uses_the_dev_issuer_or_says_why_not(tmp_path, release_binary):
+def test_without_auth0_settings_make_run_prints_a_token_that_works(tmp_path, release_binary):
     env = clean_environment()
-    env.update({"PORT": str(free_port()), "RUN_DIR": str(tmp_path / "run"), "RECSTORE_SKIP_DEPS": "1",
+    port = free_port()
+    env.update({"PORT": str(port), "RUN_DIR": str(tmp_path / "run"), "RECSTORE_SKIP_DEPS": "1",
                 "RECSTORE_SKIP_BUILD": "1", "LOCAL_STORAGE_DIR": str(tmp_path / "uploads")})
-    help_text = subprocess.run([str(release_binary), "--help"], capture_output=True, text=True).stdout
     process = subprocess.Popen([str(ROOT / "scripts" / "run-stack")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        if re.search(r"^\s+dev-issuer\b", help_text, re.M):
+        line = process.stdout.readline()
+        while line and "a token:" not in line:
             line = process.stdout.readline()
-            while line and "a token:" not in line:
-                line = process.stdout.readline()
-            assert "token --sub" in line
-            assert (tmp_path / "run" / "dev-issuer").is_dir()
-        else:
-            output, _ = process.communicate(timeout=20)
-            assert process.returncode != 0
-            assert "no dev issuer yet" in output and "AUTH0_AUDIENCE" in output
+        assert "token --sub alice" in line, line
+        assert (tmp_path / "run" / "dev-issuer").is_dir()
+        # The printed command, as a user would paste it (from the stack's directory).
+        command = line.split("a token:", 1)[1].strip()
+        token = subprocess.run(command, shell=True, cwd=tmp_path, env=clean_environment(), check=True,
+                               capture_output=True, text=True).stdout.strip()
+        r = requests.get(f"http://127.0.0.1:{port}/api/v1/user_recordings/alice",
+                         headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert r.status_code == 200 and r.json() == []
+        other = requests.get(f"http://127.0.0.1:{port}/api/v1/user_recordings/bob",
+                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert other.status_code == 403
     finally:
         try:
             os.killpg(process.pid, signal.SIGTERM)
