@@ -7,7 +7,7 @@ with signature checks on), plus the ceilings: nginx answering a constant, and ng
 in front of a minimal C libfcgi responder (bench/c_responder.c). Load comes from
 wrk; uploads from curl. Prints one Markdown table and writes it to bench/results.md.
 
-Environment: BENCH_DURATION (seconds per wrk run, default 8), BENCH_UPLOAD_MIB (256).
+Environment: BENCH_DURATION (seconds per wrk run, default 6), BENCH_UPLOAD_MIB (256).
 """
 
 import datetime
@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, "Tests", "integration"))
 from moto_server import MotoS3  # noqa: E402
 
 BIN = os.path.join(ROOT, ".build", "release", "recstore")
-DURATION = int(os.environ.get("BENCH_DURATION", "8"))
+DURATION = int(os.environ.get("BENCH_DURATION", "6"))
 UPLOAD_MIB = int(os.environ.get("BENCH_UPLOAD_MIB", "256"))
 WORKERS = int(os.environ.get("WORKERS", "2"))
 USER = "bench|user"
@@ -308,7 +308,7 @@ def main():
                                                   headers={"Authorization": f"Bearer {stack.tokens[n]}"})
                     urllib.request.urlopen(warm, timeout=300).read()
                 # moto answers one request at a time: fewer connections, longer runs.
-                conns, secs = (8, DURATION) if name == "LOCAL" else (2, max(DURATION, 10))
+                conns, secs = (8, DURATION) if name == "LOCAL" else (2, max(DURATION, 8))
                 r = wrk(f"{stack.base}/api/v1/user_recordings/list{n}", token=stack.tokens[n], connections=conns, duration=secs)
                 extra = ""
                 if name == "S3":
