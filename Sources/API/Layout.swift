@@ -24,10 +24,15 @@ enum Layout {
 
     /// The session id of a `user_recordings/{user}/{session}/session_metadata.json` key.
     static func sessionID(ofMetadataKey key: String, user: String) -> String? {
-        let prefix = userRecordingsPrefix(user)
-        let suffix = "/" + metadataName
-        guard key.hasPrefix(prefix), key.hasSuffix(suffix) else { return nil }
-        let session = String(key.dropFirst(prefix.count).dropLast(suffix.count))
+        // On UTF-8 bytes: this runs for every session of every listing.
+        let prefix = userRecordingsPrefix(user).utf8
+        let suffix = ("/" + metadataName).utf8
+        let bytes = key.utf8
+        guard bytes.count > prefix.count + suffix.count, bytes.starts(with: prefix),
+              bytes.reversed().starts(with: suffix.reversed()) else { return nil }
+        let start = bytes.index(bytes.startIndex, offsetBy: prefix.count)
+        let end = bytes.index(bytes.endIndex, offsetBy: -suffix.count)
+        let session = String(Substring(key.utf8[start..<end]))
         return Identifiers.isValidSessionID(session) ? session : nil
     }
 

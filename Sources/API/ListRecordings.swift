@@ -52,9 +52,10 @@ struct ListRecordings {
         return Response(status: .ok, headers: headers, body: .bytes(body))
     }
 
-    /// One stored version of one metadata file (its ETag changes with its content).
+    /// One stored version of one metadata file: its ETag changes with its content
+    /// (and, in the local store, with its inode and mtime).
     static func cacheKey(_ object: StoredObject) -> String {
-        "\(object.store)|\(object.info.key)|\(object.info.etag)|\(object.info.lastModified.timeIntervalSince1970)"
+        String(object.store) + "|" + object.info.etag + "|" + object.info.key
     }
 
     /// `?limit=N`, 1–1000.

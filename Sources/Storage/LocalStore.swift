@@ -308,8 +308,12 @@ public final class LocalStore: ObjectStore {
             // d_type spares a stat for what cannot match; DT_UNKNOWN (some
             // filesystems) falls through to the stat below.
             if let fileName, type == UInt8(DT_REG), name != fileName { continue }
+            // Segments are checked one at a time on the way down (the prefix's by
+            // `list`, each name above); what is left of StorageKey's rules is the
+            // top-level dot (the store's own `.tmp`) and the whole key's length.
+            if directoryKey.isEmpty, name.utf8.first == UInt8(ascii: ".") { continue }
             let key = directoryKey.isEmpty ? name : directoryKey + "/" + name
-            guard StorageKey.isValid(key) else { continue }
+            guard key.utf8.count <= StorageKey.maxLength else { continue }
             var st = stat()
             guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             if POSIXFile.isDirectory(st) {
