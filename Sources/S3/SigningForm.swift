@@ -5,14 +5,16 @@ import Synchronization
 /// `.aws` is the only form AWS accepts: the URI and query exactly as sent, each key
 /// segment and query component URI-encoded once. It is always used for AWS.
 ///
-/// `.decodedURL` exists for stock `moto_server` with signature checks on, which people
-/// run as an S3-compatible endpoint. It does not verify the request as sent: it rebuilds
-/// the canonical request from werkzeug's `request.url` (the path percent-decoded, then
-/// re-quoted and partly decoded again by `uri_to_iri`; the query partly decoded) with
-/// botocore's `S3SigV4Auth`, which does not encode the path again for S3 and takes the
-/// query pairs as they stand. So a correctly signed request whose key holds `|`, `@`, `+`,
-/// most other punctuation or non-ASCII, or whose query holds any of those or `/`
-/// (`prefix=user_recordings/auth0|…/`), is refused there with SignatureDoesNotMatch.
+/// `.decodedURL` exists for stock `moto_server` up to 5.2.3 with signature checks on,
+/// which people run as an S3-compatible endpoint (5.2.4 and later verify the request
+/// as sent, so the AWS form passes there at once). Those versions do not verify the
+/// request as sent: they rebuild the canonical request from werkzeug's `request.url`
+/// (the path percent-decoded, then re-quoted and partly decoded again by `uri_to_iri`;
+/// the query partly decoded) with botocore's `S3SigV4Auth`, which does not encode the
+/// path again for S3 and takes the query pairs as they stand. So a correctly signed
+/// request whose key holds `|`, `@`, `+`, most other punctuation or non-ASCII, or whose
+/// query holds any of those or `/` (`prefix=user_recordings/auth0|…/`), is refused
+/// there with SignatureDoesNotMatch.
 /// Only a custom endpoint is ever sent this form, first only after the AWS form was
 /// refused (see `S3Client.send`, `SigningFormPreference`); a wrong secret fails in both.
 enum SigningForm: Sendable {

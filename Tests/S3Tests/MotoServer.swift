@@ -1,17 +1,19 @@
 import Foundation
-import S3
+@testable import S3
 import TestSupport
 
 /// A moto S3 server with signature checks on, started through the integration
 /// fixture (Tests/integration/moto_server.py); it stops when we close its stdin.
-/// `stock`: plain moto_server, which verifies signatures over its decoded URL rather
-/// than the request as sent (see `SigningForm`).
+/// `stock`: plain moto_server, which up to 5.2.3 verifies signatures over its decoded
+/// URL rather than the request as sent (see `SigningForm`); later versions as AWS does.
 final class MotoServer: @unchecked Sendable {
     let endpoint: String
     let region: String
     let bucket: String
     let accessKeyID: String
     let secretAccessKey: String
+    /// Whether this server refuses AWS's form where `.decodedURL` differs (old stock moto).
+    let verifiesDecodedURL: Bool
     private let helper: HelperProcess
 
     init(bucket: String = "recstore-test", stock: Bool = false) throws {
@@ -28,7 +30,11 @@ final class MotoServer: @unchecked Sendable {
         self.bucket = bucket
         self.accessKeyID = key
         self.secretAccessKey = secret
+        self.verifiesDecodedURL = info["verifies_decoded_url"] as? Bool ?? false
     }
+
+    /// The form a store for this server signs in first once it has been refused (or not).
+    var learnedForm: SigningForm { verifiesDecodedURL ? .decodedURL : .aws }
 
     var credentials: StaticCredentialsProvider {
         StaticCredentialsProvider(accessKeyID: accessKeyID, secretAccessKey: secretAccessKey)

@@ -3,8 +3,9 @@
 dev issuer (and forged ones), multipart bodies, small audio files of every format,
 a look at what each backend really holds, and the checks every response must pass.
 
-Run as a script (``--moto-serve PORT CLOCK_FILE``) it is the S3 test server of
-moto_server.py whose object timestamps can be set back, for the retention rule.
+Run as a script (``--moto-serve PORT CLOCK_FILE [--stock]``) it is the S3 test server of
+moto_server.py (or, with ``--stock``, moto_server's own) whose object timestamps can be set
+back, for the retention rule.
 """
 import base64
 import datetime
@@ -62,18 +63,26 @@ def sha256_hex(data):
 
 class ClockedMotoS3(MotoS3):
     """moto_server.py's server (signature checks on), plus `backdated(seconds)`: objects
-    written meanwhile get a LastModified that far in the past, as if written then."""
+    written meanwhile get a LastModified that far in the past, as if written then.
 
-    def __init__(self, workdir, bucket="recstore-test"):
-        super().__init__(bucket)
+    `stock=True`: moto's signature checks as they come (not moto_server.py's), so this is
+    stock moto_server but for the clock, which only moves while a test backdates."""
+
+    def __init__(self, workdir, bucket="recstore-test", stock=False):
+        super().__init__(bucket, stock=stock)
         self.clock_file = Path(workdir) / f"moto-{self.port}.clock"
         self.clock_file.write_text("0")
 
     def start(self):
         env = dict(os.environ)
         env.update(AWS_ACCESS_KEY_ID="setup", AWS_SECRET_ACCESS_KEY="setup", AWS_DEFAULT_REGION=self.region)
-        self._launch([sys.executable, os.path.abspath(__file__), "--moto-serve", str(self.port), str(self.clock_file)], env)
-        self._enable_auth()
+        self._launch([sys.executable, os.path.abspath(__file__), "--moto-serve", str(self.port), str(self.clock_file)]
+                     + (["--stock"] if self.stock else []), env)
+        try:
+            self._enable_auth()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     @contextmanager
@@ -85,7 +94,7 @@ class ClockedMotoS3(MotoS3):
             self.clock_file.write_text("0")
 
 
-def serve_clocked_moto(port, clock_file):
+def serve_clocked_moto(port, clock_file, stock=False):
     import moto.s3.models as s3_models
     import moto_server
 
@@ -99,7 +108,7 @@ def serve_clocked_moto(port, clock_file):
         return real_utcnow() - datetime.timedelta(seconds=back)
 
     s3_models.utcnow = utcnow
-    moto_server.serve(port)
+    moto_server.serve(port, stock=stock)
 
 
 # ---------------------------------------------------------------------------
@@ -497,7 +506,7 @@ NOT_AUDIO = {
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--moto-serve":
-        serve_clocked_moto(int(sys.argv[2]), sys.argv[3])
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "--moto-serve" and sys.argv[4:] in ([], ["--stock"]):
+        serve_clocked_moto(int(sys.argv[2]), sys.argv[3], stock=sys.argv[4:] == ["--stock"])
     else:
-        sys.exit("usage: contract_support.py --moto-serve PORT CLOCK_FILE")
+        sys.exit("usage: contract_support.py --moto-serve PORT CLOCK_FILE [--stock]")

@@ -3,23 +3,26 @@
 Used two ways:
 - from pytest: ``with MotoS3() as s3: ...`` (or the ``moto_s3`` fixture in conftest);
 - from the Swift tests: ``python3 moto_server.py [--bucket NAME] [--stock]`` prints one JSON line
-  (endpoint, region, bucket, access_key_id, secret_access_key) once the server
-  checks signatures, then serves until its standard input closes.
+  (endpoint, region, bucket, access_key_id, secret_access_key, verifies_decoded_url) once
+  the server checks signatures, then serves until its standard input closes.
 
 moto checks nothing by default. The recipe: with dummy keys create an IAM user, give
 it an allow-all policy and an access key, create the bucket, then switch checks on
 with ``POST /moto-api/reset-auth`` (body ``0``). From then on a wrong secret gets
 403 SignatureDoesNotMatch and an unknown key 403 InvalidAccessKeyId.
 
-moto's own check rebuilds the canonical request from werkzeug's *decoded* URL, so
-it rejects correctly signed requests whose key or query holds characters such as
-``| + @ % ü`` (boto3 itself fails there). The server started here verifies against
-the URL exactly as it was sent (``RAW_URI``), which is what AWS does; everything
-else is stock moto.
+moto_server up to 5.2.3 rebuilds the canonical request from werkzeug's *decoded*
+URL, so it rejects correctly signed requests whose key or query holds characters such
+as ``| + @ % ü`` (boto3 itself fails there); 5.2.4 and later verify the URL as it was
+sent, as AWS does. The server started here verifies against the URL exactly as it was
+sent (``RAW_URI``) whatever the version; everything else is stock moto.
 
 ``MotoS3(stock=True)`` (``--stock``) starts plain ``moto_server`` instead, checks on
 but unpatched: what people run outside our tests. recstore must work there too (the
-S3 client falls back to signing what stock moto verifies: Sources/S3/SigningForm.swift).
+S3 client falls back to signing what old stock moto verifies: Sources/S3/SigningForm.swift).
+It finds out which URL the installed moto verifies (``verifies_decoded_url``), so that
+``client()`` signs what it accepts. ``signature_checks=False`` leaves moto as it starts,
+checking nothing.
 
 moto cannot check presigned (query-signed) requests at all once checks are on (it
 answers 500). The server started here checks them as S3 does: SigV4 over the request
@@ -48,9 +51,13 @@ def free_port():
 
 
 class MotoS3:
-    def __init__(self, bucket="recstore-test", stock=False):
+    def __init__(self, bucket="recstore-test", stock=False, signature_checks=True):
         self.bucket = bucket
         self.stock = stock
+        self.signature_checks = signature_checks
+        # Whether the server verifies signatures over its decoded view of the URL
+        # (stock moto_server up to 5.2.3) rather than the URL as sent.
+        self.verifies_decoded_url = False
         self.region = REGION
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -94,6 +101,10 @@ class MotoS3:
         import boto3  # installed with moto[server]
         setup = dict(endpoint_url=self.endpoint, region_name=REGION,
                      aws_access_key_id="setup", aws_secret_access_key="setup")
+        if not self.signature_checks:  # moto as it starts: any keys do
+            self.access_key_id, self.secret_access_key = "any-key", "any-secret"
+            boto3.client("s3", **setup).create_bucket(Bucket=self.bucket)
+            return
         iam = boto3.client("iam", **setup)
         iam.create_user(UserName="recstore")
         arn = iam.create_policy(PolicyName="allow-all", PolicyDocument=ALLOW_ALL)["Policy"]["Arn"]
@@ -106,17 +117,41 @@ class MotoS3:
         request = urllib.request.Request(self.endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
                                          headers={"Content-Type": "text/plain"})
         urllib.request.urlopen(request, timeout=10).read()
+        if self.stock:
+            self.verifies_decoded_url = self._verifies_decoded_url()
 
-    def client(self, secret=None):
-        """A boto3 S3 client with the server's credentials (or another secret)."""
+    def _verifies_decoded_url(self):
+        """Asks the server for a key that AWS's form and the decoded form sign
+        differently: exactly one of them must pass."""
+        from botocore.exceptions import ClientError
+        answers = []
+        for form in ("aws", "decoded"):
+            try:
+                self.client(form=form).head_object(Bucket=self.bucket, Key="probe/auth0|x+y@z")
+                answers.append("found")
+            except ClientError as e:
+                answers.append(e.response["Error"]["Code"])  # 404: accepted; 403: refused
+        if answers == ["404", "403"]:
+            return False
+        if answers == ["403", "404"]:
+            return True
+        raise RuntimeError(f"moto_server answered AWS's and the decoded signing form with {answers}")
+
+    def client(self, secret=None, form=None):
+        """A boto3 S3 client with the server's credentials (or another secret), signing
+        in the form the server verifies, so that tests can look into the bucket under any
+        key; or in `form`: "aws" (boto3's own) or "decoded" (`sign_as_stock_moto`)."""
         import boto3
         from botocore.config import Config
-        return boto3.client(
+        client = boto3.client(
             "s3", endpoint_url=self.endpoint, region_name=REGION,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=secret or self.secret_access_key,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
         )
+        if form == "decoded" or (form is None and self.verifies_decoded_url):
+            sign_as_stock_moto(client)
+        return client
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -137,8 +172,42 @@ class MotoS3:
         return {
             "endpoint": self.endpoint, "region": self.region, "bucket": self.bucket,
             "access_key_id": self.access_key_id, "secret_access_key": self.secret_access_key,
-            "pid": self.process.pid,
+            "verifies_decoded_url": self.verifies_decoded_url, "pid": self.process.pid,
         }
+
+
+def stock_moto_url(url):
+    """The URL stock moto up to 5.2.3 verifies a signature over, for a request sent to `url`:
+    werkzeug's `request.url` (the path percent-decoded, then re-quoted and partly decoded
+    again; the query partly decoded), built the way werkzeug's server builds it."""
+    from urllib.parse import unquote, urlsplit
+    from werkzeug.wrappers import Request
+    parts = urlsplit(url)
+    environ = {
+        "REQUEST_METHOD": "GET", "wsgi.url_scheme": parts.scheme, "HTTP_HOST": parts.netloc,
+        "SERVER_NAME": parts.hostname, "SERVER_PORT": str(parts.port), "SCRIPT_NAME": "",
+        # WSGI strings are latin-1 views of the bytes.
+        "PATH_INFO": unquote(parts.path).encode().decode("latin-1"),
+        "QUERY_STRING": parts.query.encode().decode("latin-1"),
+    }
+    return Request(environ).url
+
+
+def sign_as_stock_moto(client):
+    """Makes a boto3 client sign the URL as stock moto up to 5.2.3 sees it
+    (`stock_moto_url`) while still sending the URL as it is."""
+    signer = client._request_signer
+    sign = signer.sign
+
+    def sign_decoded(operation_name, request, *args, **kwargs):
+        sent = request.url
+        request.url = stock_moto_url(sent)
+        try:
+            return sign(operation_name, request, *args, **kwargs)
+        finally:
+            request.url = sent
+
+    signer.sign = sign_decoded
 
 
 def verify_signatures_against_raw_uri():
@@ -154,7 +223,7 @@ def verify_signatures_against_raw_uri():
         result = setup_class(self, request, full_url, *args, **kwargs)
         raw = getattr(request, "environ", {}).get("RAW_URI")
         if raw:
-            parts = urlsplit(full_url)
+            parts = urlsplit(full_url or request.url)  # moto 5.2.4 and later pass no full_url
             self._raw_request_uri = f"{parts.scheme}://{parts.netloc}{raw}"
         return result
 
@@ -217,8 +286,10 @@ def check_presigned(method, raw_uri, headers):
         raise SignatureDoesNotMatchError()
 
 
-def serve(port):
-    verify_signatures_against_raw_uri()
+def serve(port, stock=False):
+    """moto_server on `port`; unless `stock`, checking signatures as AWS does (see above)."""
+    if not stock:
+        verify_signatures_against_raw_uri()
     from moto.server import main as moto_main
     moto_main(["-H", "127.0.0.1", "-p", str(port)])
 

@@ -2,6 +2,17 @@
 front of the responders), in LOCAL mode and in S3 mode against moto with signature
 checks on, and with both stores configured at once (one view).
 
+S3 mode runs twice: "S3" against moto_server.py's server, which checks signatures as
+AWS does (and presigned URLs), and "S3-stock" against moto's own checks, as a stock
+`moto_server` with the reset-auth recipe has them (up to moto 5.2.3 those refuse AWS's
+signature for keys such as `user_recordings/auth0|…`: recstore has to learn the form
+moto verifies, on every fresh worker). S3-stock covers every `stack` test, the one-view
+tests, the limits stack (audio streamed there: stock moto answers presigned URLs 500
+once checks are on) and a wrong secret. Left on the "S3" server only: the outage stacks
+(the bucket stops answering at all, so no signature is involved) and the presigned
+redirect. The S3-stock server is stock moto but for a clock that only moves while a
+test backdates objects (ClockedMotoS3), for the retention rule.
+
 Readings chosen where API.md leaves room (each named again at its test):
 - Unparseable `metadata` is a field present but invalid: 422 (400 is for the request's
   own framing and JSON bodies).
@@ -29,6 +40,7 @@ clock back while a recording is saved (contract_support.py).
 import datetime
 import json
 import os
+import signal
 import socket
 import struct
 import time
@@ -76,24 +88,60 @@ def local_stack(base):
 
 
 @pytest.fixture(scope="module")
+def moto_stock(base):
+    server = ClockedMotoS3(base, bucket="recstore-stock", stock=True).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def s3_stack(base, moto):
     stack = running(Stack("s3", base, {"STORAGE": "S3"}, moto=moto))
     yield stack
     stack.stop()
 
 
-@pytest.fixture(scope="module", params=["LOCAL", "S3"])
+@pytest.fixture(scope="module")
+def s3_stock_stack(base, moto_stock):
+    stack = running(Stack("s3-stock", base, {"STORAGE": "S3"}, moto=moto_stock))
+    yield stack
+    stack.stop()
+
+
+STACKS = {"LOCAL": "local_stack", "S3": "s3_stack", "S3-stock": "s3_stock_stack"}
+
+
+@pytest.fixture(scope="module", params=list(STACKS))
 def stack(request):
-    return request.getfixturevalue("local_stack" if request.param == "LOCAL" else "s3_stack")
+    return request.getfixturevalue(STACKS[request.param])
+
+
+def local_view(base, name, moto, s3_stack):
+    """LOCAL mode with the bucket configured too, on the S3 stack's local directory:
+    the same two stores seen from the other mode."""
+    return running(Stack(name, base, {"STORAGE": "LOCAL"}, moto=moto, storage_dir=s3_stack.storage_dir))
 
 
 @pytest.fixture(scope="module")
 def local_view_stack(base, moto, s3_stack):
-    """LOCAL mode with the bucket configured too, on the S3 stack's local directory:
-    the same two stores seen from the other mode."""
-    stack = running(Stack("localview", base, {"STORAGE": "LOCAL"}, moto=moto, storage_dir=s3_stack.storage_dir))
+    stack = local_view(base, "localview", moto, s3_stack)
     yield stack
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def local_view_stock_stack(base, moto_stock, s3_stock_stack):
+    stack = local_view(base, "localview-stock", moto_stock, s3_stock_stack)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module", params=["S3", "S3-stock"])
+def view(request):
+    """Both stores configured: (the S3 mode stack, the LOCAL mode stack) sharing them."""
+    if request.param == "S3":
+        return request.getfixturevalue("s3_stack"), request.getfixturevalue("local_view_stack")
+    return request.getfixturevalue("s3_stock_stack"), request.getfixturevalue("local_view_stock_stack")
 
 
 @pytest.fixture
@@ -1216,11 +1264,105 @@ def test_health_and_readiness_need_no_token(stack):
 
 
 # ---------------------------------------------------------------------------
+# Stock moto_server: what every worker may have to learn first
+
+
+@pytest.fixture(scope="module")
+def fresh_stock_stack(base, moto_stock):
+    """One worker on stock moto, to be replaced before each request (`fresh_worker`).
+    No fallback (a refused save must fail, not land on disk); multipart from 5 MiB."""
+    five_mib = str(5 * 1024 * 1024)
+    stack = running(Stack("fresh-stock", base, {"STORAGE": "S3", "S3_FALLBACK_TO_LOCAL": "false",
+                                                 "S3_MULTIPART_THRESHOLD": five_mib, "S3_PART_SIZE": five_mib},
+                          moto=moto_stock, workers=1))
+    yield stack
+    stack.stop()
+
+
+def fresh_worker(stack):
+    """Replaces the stack's workers by new processes, which do not know yet how the
+    endpoint checks signatures (the supervisor replaces a worker that exits)."""
+    old = set(stack.worker_pids())
+    for pid in old:
+        os.kill(pid, signal.SIGTERM)
+    assert wait_until(lambda: len(set(stack.worker_pids()) - old) == stack.workers, timeout=10)
+    return stack.worker_pids()
+
+
+def learned_stock_form(stack):
+    """The workers that logged learning that their endpoint verifies as stock moto does."""
+    return {r.get("pid") for r in stack.log_records() if "decoded URL" in r.get("msg", "")}
+
+
+def test_each_first_request_of_a_fresh_worker_on_stock_moto(fresh_stock_stack):
+    # Each request below is the first of a new worker, signed in AWS's form. Stock moto
+    # up to 5.2.3 refuses that (a HEAD's 403 without a body), so the worker signs again
+    # as moto verifies, and learns; later versions accept it, and there is nothing to learn.
+    stack = fresh_stock_stack
+    client = stack.client("auth0|" + unique("fresh"))
+    prefix = f"user_recordings/{client.sub}/"
+
+    def first(call):
+        workers = set(fresh_worker(stack))
+        result = call()
+        learned = workers & learned_stock_form(stack)
+        assert learned == (workers if stack.moto.verifies_decoded_url else set()), (workers, learned)
+        return result
+
+    audio = wav(0.5)
+    r = first(lambda: client.save(audio=audio, transcript="first | words", session_id="s1"))
+    assert r.status_code == 201 and r.json()["storage"] == "s3", r.text
+    info = r.json()
+    big = wav_of_size(6 * 1024 * 1024 + 1000)
+    r = first(lambda: client.save(audio=big, session_id="big"))
+    assert r.status_code == 201 and r.json()["storage"] == "s3", r.text
+    assert stack.read(prefix + "big/audio.wav") == big
+    assert stack.s3().head_object(Bucket=stack.bucket, Key=prefix + "big/audio.wav")["ETag"].endswith('-2"')
+    assert stack.s3().list_multipart_uploads(Bucket=stack.bucket).get("Uploads", []) == []
+    assert sorted(i["session_id"] for i in first(lambda: client.list()).json()) == ["big", "s1"]
+    assert first(lambda: client.get(client.recording_path("s1"))).json() == info
+    whole = first(lambda: client.get(info["audio_url"]))
+    assert whole.status_code == 200 and whole.content == audio and whole.headers["Content-Type"] == "audio/wav"
+    part = first(lambda: client.get(info["audio_url"], headers={"Range": "bytes=44-99"}))
+    assert part.status_code == 206 and part.content == audio[44:100]
+    assert first(lambda: client.get(info["transcript_url"])).text == "first | words"
+
+    defaults = first(lambda: client.get(settings_path(client)))
+    assert defaults.json() == DEFAULT_SETTINGS
+    settings = {"custom_vocabulary": ["a|b", "x@y+z"]}
+    posted = first(lambda: client.post("/api/v1/user_settings", json={"settings": settings},
+                                       headers={"If-Match": defaults.headers["ETag"]}))
+    assert posted.status_code == 200, posted.text
+    stale = first(lambda: client.post("/api/v1/user_settings", json={"settings": {}},
+                                      headers={"If-Match": defaults.headers["ETag"]}))
+    assert stale.status_code == 412
+    got = first(lambda: client.get(settings_path(client)))
+    assert got.json() == settings and got.headers["ETag"] == posted.headers["ETag"]
+
+    assert first(lambda: client.save(audio=wav(0.2), session_id="s1")).status_code == 409
+    deleted = first(lambda: client.delete(client.recording_path("s1")))
+    assert deleted.status_code == 200 and deleted.json() == {"session_id": "s1", "deleted_objects": 3}
+    assert first(lambda: client.get(client.recording_path("s1"))).status_code == 404
+
+    # More than one ListObjectsV2 page (continuation) and DeleteObjects batch (1,000 keys).
+    junk = [f"{prefix}junk/x{i:04}" for i in range(1001)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda key: stack.write(key, b""), junk))
+    assert [i["session_id"] for i in first(lambda: client.list()).json()] == ["big"]
+    deleted = first(lambda: client.delete(client.recording_path("junk")))
+    assert deleted.status_code == 200 and deleted.json() == {"session_id": "junk", "deleted_objects": 1001}
+    assert stack.keys(prefix) == sorted(prefix + "big/" + name for name in ("audio.wav", "session_metadata.json",
+                                                                            "transcript.txt"))
+    assert not [r for r in stack.log_records() if r.get("level") == "error"], stack.log_text()
+
+
+# ---------------------------------------------------------------------------
 # Two stores, one view (both configured: S3 mode and LOCAL mode with the bucket,
 # sharing the local directory and the bucket)
 
 
-def test_s3_mode_lists_and_serves_local_recordings(s3_stack, local_view_stack):
+def test_s3_mode_lists_and_serves_local_recordings(view):
+    s3_stack, local_view_stack = view
     sub = unique("view")
     local, s3 = local_view_stack.client(sub), s3_stack.client(sub)
     old = saved(local, audio=wav(0.75), transcript="kept locally", session_id="old-local")
@@ -1241,7 +1383,8 @@ def test_s3_mode_lists_and_serves_local_recordings(s3_stack, local_view_stack):
         assert got.status_code == 206 and got.content == b"RIFF"
 
 
-def test_listing_merges_both_stores_in_order(s3_stack, local_view_stack):
+def test_listing_merges_both_stores_in_order(view):
+    s3_stack, local_view_stack = view
     sub = unique("view")
     for stack, session, created in ((s3_stack, "b", "2026-02-01T00:00:00Z"), (local_view_stack, "a", "2026-02-01T00:00:00Z"),
                                     (local_view_stack, "c", "2026-03-01T00:00:00Z"), (s3_stack, "d", "2026-01-01T00:00:00Z"),
@@ -1255,7 +1398,8 @@ def test_listing_merges_both_stores_in_order(s3_stack, local_view_stack):
         assert [i["session_id"] for i in stack.client(sub).list(query="?limit=3").json()] == ["c", "e", "b"]
 
 
-def test_a_session_held_by_both_stores_is_listed_once(s3_stack, local_view_stack):
+def test_a_session_held_by_both_stores_is_listed_once(view):
+    s3_stack, local_view_stack = view
     # Reading: one view — a session is one recording, whichever stores hold copies.
     sub = unique("view")
     s3_stack.write_recording(sub, "twice", "2026-02-01T00:00:00Z")
@@ -1264,7 +1408,8 @@ def test_a_session_held_by_both_stores_is_listed_once(s3_stack, local_view_stack
         assert [i["session_id"] for i in stack.client(sub).list().json()] == ["twice"]
 
 
-def test_settings_need_no_migration_across_modes(s3_stack, local_view_stack):
+def test_settings_need_no_migration_across_modes(view):
+    s3_stack, local_view_stack = view
     sub = unique("view")
     local, s3 = local_view_stack.client(sub), s3_stack.client(sub)
     settings = {"custom_vocabulary": ["from", "local", "mode"]}
@@ -1279,7 +1424,8 @@ def test_settings_need_no_migration_across_modes(s3_stack, local_view_stack):
                                                Key=f"user_settings/{sub}/settings.json")["Body"].read()) == updated
 
 
-def test_the_409_rule_looks_in_every_store(s3_stack, local_view_stack):
+def test_the_409_rule_looks_in_every_store(view):
+    s3_stack, local_view_stack = view
     sub = unique("view")
     local, s3 = local_view_stack.client(sub), s3_stack.client(sub)
     saved(local, session_id="in-local")
@@ -1290,7 +1436,8 @@ def test_the_409_rule_looks_in_every_store(s3_stack, local_view_stack):
     assert s3_stack.local_keys(f"user_recordings/{sub}/in-s3/") == []
 
 
-def test_delete_removes_the_recording_from_every_store(s3_stack, local_view_stack):
+def test_delete_removes_the_recording_from_every_store(view):
+    s3_stack, local_view_stack = view
     sub = unique("view")
     s3 = s3_stack.client(sub)
     saved(s3, session_id="both")
@@ -1312,15 +1459,19 @@ def test_delete_removes_the_recording_from_every_store(s3_stack, local_view_stac
 # Limits: MAX_UPLOAD_BYTES
 
 
-@pytest.fixture(scope="module", params=["LOCAL", "S3"])
-def small_stack(request, base, moto):
+@pytest.fixture(scope="module", params=["LOCAL", "S3", "S3-stock"])
+def small_stack(request, base):
     """MAX_UPLOAD_BYTES=65536, RETENTION_DAYS=1, JWT_LEEWAY_SECONDS=5. LOCAL: set in ./.env
     (read too, says API.md). S3: in the environment, with the bucket, region and endpoint
-    named by their aliases."""
+    named by their aliases; audio behind presigned redirects on moto_server.py's server,
+    streamed on stock moto (which cannot check presigned URLs: it answers them 500)."""
     settings = {"MAX_UPLOAD_BYTES": "65536", "RETENTION_DAYS": "1", "JWT_LEEWAY_SECONDS": "5"}
     if request.param == "S3":
         # The product's own switch (not in API.md): presigned redirects, API.md's other way.
-        stack = Stack("small-s3", base, {**settings, "STORAGE": "S3", "S3_AUDIO_DOWNLOAD": "redirect"}, moto=moto,
+        stack = Stack("small-s3", base, {**settings, "STORAGE": "S3", "S3_AUDIO_DOWNLOAD": "redirect"},
+                      moto=request.getfixturevalue("moto"), aliases=True)
+    elif request.param == "S3-stock":
+        stack = Stack("small-s3-stock", base, {**settings, "STORAGE": "S3"}, moto=request.getfixturevalue("moto_stock"),
                       aliases=True)
     else:
         stack = Stack("small-local", base, dotenv="# limits\n" + "".join(f"{k}={v}\n" for k, v in settings.items()))
@@ -1363,7 +1514,8 @@ def test_audio_behind_a_presigned_redirect_honours_range(small_stack):
     client = small_stack.client()
     audio = wav(1.0)
     info = saved(client, audio=audio)
-    assert check_audio_download(small_stack, client, info, audio) == bool(small_stack.moto)
+    redirects = small_stack.extra_env.get("S3_AUDIO_DOWNLOAD") == "redirect"
+    assert check_audio_download(small_stack, client, info, audio) == redirects
 
 
 def wav_of_size(n):
@@ -1512,10 +1664,13 @@ def test_readiness_is_503_with_a_reason_while_health_stays_200(outage):
         assert info.status_code == 200 and info.json()["storage_mode"] == "S3"
 
 
-@pytest.fixture(scope="module")
-def wrong_secret_stack(base, moto):
-    """S3 mode whose bucket answers every request with 403 SignatureDoesNotMatch."""
-    stack = running(Stack("wrong-secret", base, {"STORAGE": "S3", "AWS_SECRET_ACCESS_KEY": "not-the-secret"}, moto=moto))
+@pytest.fixture(scope="module", params=["S3", "S3-stock"])
+def wrong_secret_stack(request, base):
+    """S3 mode whose bucket answers every request with 403 SignatureDoesNotMatch (on stock
+    moto, in either signing form)."""
+    moto = request.getfixturevalue("moto" if request.param == "S3" else "moto_stock")
+    stack = running(Stack(f"wrong-secret-{request.param}", base,
+                          {"STORAGE": "S3", "AWS_SECRET_ACCESS_KEY": "not-the-secret"}, moto=moto))
     yield stack
     stack.stop()
 

@@ -1,10 +1,13 @@
 """recstore against a *stock* moto_server with signature checks on (not our patched one).
 
-Stock moto verifies signatures over its decoded URL, not the request as sent, so every
-correctly signed request for a key holding `|` (all Auth0 user ids) or a listing prefix
-holding `/` is refused there in AWS's form; boto3 itself fails. recstore then signs the
-way stock moto verifies (custom endpoints only). Checked here end to end: the whole
-stack in S3 mode through nginx, and `recstore check`.
+Stock moto up to 5.2.3 verifies signatures over its decoded URL, not the request as
+sent, so every correctly signed request for a key holding `|` (all Auth0 user ids) or a
+listing prefix holding `/` is refused there in AWS's form; boto3 itself fails. recstore
+then signs the way stock moto verifies (custom endpoints only). Later versions verify
+the request as sent, as AWS does: recstore's first form passes there. Checked here end
+to end, with whichever moto is installed: the whole stack in S3 mode through nginx (and
+once against moto without any checks, as it starts), and `recstore check`.
+test_contract.py runs all of API.md against stock moto too.
 """
 
 import struct
@@ -26,8 +29,15 @@ def stock_moto():
         yield server
 
 
+@pytest.fixture(scope="module")
+def unchecked_stock_moto():
+    """moto_server as it starts: no signature checks at all."""
+    with MotoS3(bucket="recstore-unchecked", stock=True, signature_checks=False) as server:
+        yield server
+
+
 def bucket_keys(moto):
-    """Every key in the bucket (a listing without a prefix: boto3 can sign that for stock moto)."""
+    """Every key in the bucket."""
     listed = moto.client().list_objects_v2(Bucket=moto.bucket)
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
@@ -38,15 +48,30 @@ def wav(samples=8000):
             struct.pack("<IHHIIHH", 16, 1, 1, 8000, 16000, 2, 16) + b"data" + struct.pack("<I", len(data)) + data)
 
 
-def test_stock_moto_refuses_what_aws_accepts(stock_moto):
-    """The premise: boto3's correct signature for a `|` key is refused by stock moto."""
+def test_stock_moto_verifies_one_form_and_refuses_a_wrong_secret(stock_moto):
+    """The premise: moto_server up to 5.2.3 refuses boto3's correct signature for a `|`
+    key (it verifies its decoded URL), later versions verify the URL as sent, as AWS does.
+    Either way exactly one form passes, and a wrong secret passes in neither."""
     from botocore.exceptions import ClientError
-    with pytest.raises(ClientError) as e:
-        stock_moto.client().put_object(Bucket=stock_moto.bucket, Key=f"user_recordings/{USER}/s/x", Body=b"x")
-    assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+    def answer(client):
+        try:
+            client.put_object(Bucket=stock_moto.bucket, Key=f"user_recordings/{USER}/premise/x", Body=b"x")
+            return "accepted"
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+
+    forms = {form: answer(stock_moto.client(form=form)) for form in ("aws", "decoded")}
+    accepted = "decoded" if stock_moto.verifies_decoded_url else "aws"
+    assert forms == {form: "accepted" if form == accepted else "SignatureDoesNotMatch" for form in forms}
+    for form in forms:
+        assert answer(stock_moto.client(secret="not-the-secret", form=form)) == "SignatureDoesNotMatch"
+    stock_moto.client().delete_object(Bucket=stock_moto.bucket, Key=f"user_recordings/{USER}/premise/x")
 
 
-def test_stack_in_s3_mode_through_nginx(make_stack, auth_env, release_binary, stock_moto, tmp_path):
+@pytest.mark.parametrize("server", ["stock_moto", "unchecked_stock_moto"])
+def test_stack_in_s3_mode_through_nginx(make_stack, auth_env, release_binary, request, server, tmp_path):
+    stock_moto = request.getfixturevalue(server)
     env = s3_env(stock_moto, str(tmp_path / "uploads"))
     env["S3_FALLBACK_TO_LOCAL"] = "false"  # a refused save must fail here, not land on disk
     stack = make_stack(env=env)
@@ -96,6 +121,9 @@ def test_stack_in_s3_mode_through_nginx(make_stack, auth_env, release_binary, st
     assert stack.get(f"/api/v1/user_recordings/{user}", headers=auth).json() == []
     assert bucket_keys(stock_moto) == [f"user_settings/{USER}/settings.json"]
     assert not any(r.get("level") == "error" for r in stack.log_records()), stack.log_text()
+    # Only a moto that refuses AWS's form made the workers learn the other one.
+    learned = any("decoded URL" in r.get("msg", "") for r in stack.log_records())
+    assert learned == stock_moto.verifies_decoded_url
 
 
 @pytest.fixture
