@@ -98,7 +98,8 @@ enum ServeCommand {
 
         var options = Supervisor.Options(
             workers: workers,
-            workerArguments: ["recstore", "worker", "--threads", String(threads), "--max-requests", String(maxRequests)])
+            workerArguments: ["recstore", "worker", "--threads", String(threads), "--max-requests", String(maxRequests),
+                              "--supervisor-pid", String(getpid())])
         options.gracePeriod = grace
         let supervisor = Supervisor(
             listeningFD: listener.fd, options: options, environment: environment,

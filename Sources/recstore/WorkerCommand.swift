@@ -8,11 +8,12 @@ import Supervisor
 /// with the listening socket on fd 0 and the checked environment.
 enum WorkerCommand {
     static func run(_ argv: [String]) -> Int32 {
-        let threads: Int, maxRequests: Int
+        let threads: Int, maxRequests: Int, supervisor: pid_t
         do {
-            let arguments = try Arguments(argv, options: ["threads", "max-requests"])
+            let arguments = try Arguments(argv, options: ["threads", "max-requests", "supervisor-pid"])
             threads = try arguments.integer("threads", in: 1...256, default: 4)
             maxRequests = try arguments.integer("max-requests", in: 0...Int(Int32.max), default: 0)
+            supervisor = pid_t(try arguments.integer("supervisor-pid", in: 0...Int(Int32.max), default: Int(getppid())))
         } catch {
             printError("recstore worker: \(error)")
             return 2
@@ -37,7 +38,7 @@ enum WorkerCommand {
         // The supervisor decides: Ctrl-C reaches the whole process group, and SIGHUP
         // means "reload" to the supervisor, not "die" to its workers.
         SignalRouting.ignore([SIGINT, SIGHUP, SIGPIPE])
-        watchParent(worker)
+        watchParent(worker, supervisor: supervisor)
 
         Log.debug("worker ready", ["threads": threads])
         let listenerHealthy = worker.run()
@@ -46,11 +47,12 @@ enum WorkerCommand {
     }
 
     /// A worker whose supervisor is gone (even killed with SIGKILL) stops gracefully
-    /// instead of lingering as an orphan.
-    static func watchParent(_ worker: FastCGIWorker) {
-        let parent = getppid()
+    /// instead of lingering as an orphan. The supervisor names itself: one killed
+    /// while this worker was still starting has already handed it to another parent,
+    /// so the parent seen now may not be the supervisor.
+    static func watchParent(_ worker: FastCGIWorker, supervisor: pid_t) {
         Thread.detachNewThread {
-            while getppid() == parent { usleep(200_000) }
+            while getppid() == supervisor { usleep(200_000) }
             Log.warning("supervisor gone: stopping")
             worker.stop()
         }

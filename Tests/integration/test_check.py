@@ -11,9 +11,10 @@ from moto_server import MotoS3
 from recstore_cli import base_env, binary, cli_env, dev_issuer_env, empty_bucket, run, s3_env
 
 
-@pytest.fixture(scope="module")
-def moto():
-    with MotoS3(bucket="recstore-check") as server:
+@pytest.fixture(scope="module", params=["patched", "stock"])
+def moto(request):
+    """moto_server.py's server (signatures checked as AWS does), and stock moto_server's."""
+    with MotoS3(bucket="recstore-check", stock=request.param == "stock") as server:
         yield server
 
 

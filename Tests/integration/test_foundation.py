@@ -429,6 +429,27 @@ def test_workers_stop_when_their_supervisor_is_killed(serve):
     assert wait_until(lambda: all(gone(pid) for pid in workers), timeout=10)
 
 
+def test_a_worker_whose_supervisor_died_before_it_started_stops(tmp_path, auth_env, release_binary):
+    # The supervisor may be killed between spawning a worker and the worker watching
+    # its parent; by then the worker's parent is someone else. It must stop all the same.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    with listener:
+        gone = subprocess.Popen(["true"])
+        gone.wait()  # a pid that is no one's parent
+        worker = subprocess.Popen([str(release_binary), "worker", "--supervisor-pid", str(gone.pid)], cwd=tmp_path,
+                                  stdin=listener.fileno(), stderr=subprocess.PIPE,
+                                  env={**clean_environment(), **auth_env})
+        try:
+            assert worker.wait(timeout=10) == 0
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert "supervisor gone" in worker.stderr.read().decode()
+
+
 def test_serve_refuses_to_start_without_identity_settings(tmp_path, release_binary):
     result = subprocess.run([str(release_binary), "serve", "--socket", str(tmp_path / "s.sock")], cwd=tmp_path,
                             env=clean_environment(), capture_output=True, text=True, timeout=20)
