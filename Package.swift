@@ -19,34 +19,35 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Small shared pieces.
-        .target(name: "Diagnostics"),
         .target(name: "JSON"),
+        .target(name: "Diagnostics", dependencies: ["JSON"]),
+        .target(name: "Digests", dependencies: ["COpenSSL"]),
         .target(name: "Configuration", dependencies: ["Diagnostics"]),
         .target(name: "Curl", dependencies: ["CCurl", "Diagnostics"]),
 
         // The request path.
-        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "COpenSSL"]),
+        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Digests"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics"]),
-        .target(name: "Auth", dependencies: ["JSON", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
+        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
         .target(name: "Storage", dependencies: ["JSON", "COpenSSL", "Diagnostics"]),
-        .target(name: "S3", dependencies: ["Storage", "JSON", "Curl", "COpenSSL", "CCurl", "Diagnostics"]),
+        .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "COpenSSL", "CCurl", "Diagnostics"]),
         .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics", "COpenSSL"]),
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "COpenSSL"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "COpenSSL"]
         ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         // Loopback helper processes (Python servers from Tests/integration) for the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "TestSupport"]),
+        .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Auth", "Storage"]),
     ],

@@ -1,4 +1,5 @@
 import COpenSSL
+import Digests
 import JSON
 
 public struct KeyError: Error, CustomStringConvertible, Sendable {
@@ -106,14 +107,5 @@ public final class RSAPrivateKey: @unchecked Sendable {
         var signature = [UInt8](repeating: 0, count: length)
         guard EVP_DigestSign(ctx, &signature, &length, message, message.count) == 1 else { ERR_clear_error(); throw KeyError("EVP_DigestSign failed") }
         return Array(signature.prefix(length))
-    }
-}
-
-enum Digest {
-    static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        _ = EVP_Digest(bytes, bytes.count, &out, &length, EVP_sha256(), nil)
-        return out
     }
 }

@@ -1,4 +1,5 @@
 import Synchronization
+import Digests
 
 /// Tokens already verified, so a client repeating its token costs a hash and a
 /// lookup instead of an RSA check. Keyed by the token's SHA-256 (the token itself
@@ -9,7 +10,7 @@ final class VerifiedTokenCache: Sendable {
         let a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
         init(_ token: String) {
-            let h = Auth.Digest.sha256(Array(token.utf8))
+            let h = Digests.Digest.sha256(Array(token.utf8))
             func word(_ i: Int) -> UInt64 { h[i..<i + 8].reduce(0) { $0 << 8 | UInt64($1) } }
             (a, b, c, d) = (word(0), word(8), word(16), word(24))
         }

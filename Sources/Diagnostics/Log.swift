@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import JSON
 
 /// One JSON object per line on stderr. A single `write(2)` per line keeps lines
 /// from different threads and worker processes from interleaving.
@@ -38,10 +39,10 @@ public enum Log {
         line.append(contentsOf: "\",\"pid\":".utf8)
         line.append(contentsOf: String(getpid()).utf8)
         line.append(contentsOf: ",\"msg\":".utf8)
-        JSONText.appendString(message, to: &line)
+        JSON.writeString(message, to: &line)
         for (key, value) in fields {
             line.append(UInt8(ascii: ","))
-            JSONText.appendString(key, to: &line)
+            JSON.writeString(key, to: &line)
             line.append(UInt8(ascii: ":"))
             switch value {
             case let v as Int: line.append(contentsOf: String(v).utf8)
@@ -49,8 +50,8 @@ public enum Log {
             case let v as UInt64: line.append(contentsOf: String(v).utf8)
             case let v as Double: line.append(contentsOf: (v.isFinite ? String(v) : "null").utf8)
             case let v as Bool: line.append(contentsOf: (v ? "true" : "false").utf8)
-            case let v as String: JSONText.appendString(v, to: &line)
-            default: JSONText.appendString(String(describing: value), to: &line)
+            case let v as String: JSON.writeString(v, to: &line)
+            default: JSON.writeString(String(describing: value), to: &line)
             }
         }
         line.append(contentsOf: "}\n".utf8)
@@ -62,29 +63,5 @@ public enum Log {
                 offset += n
             }
         }
-    }
-}
-
-/// Minimal JSON string escaping for log lines (no Foundation encoder per line).
-public enum JSONText {
-    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
-    public static func appendString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: "\\\\".utf8)
-            case 0x0A: out.append(contentsOf: "\\n".utf8)
-            case 0x0D: out.append(contentsOf: "\\r".utf8)
-            case 0x09: out.append(contentsOf: "\\t".utf8)
-            case 0..<0x20:
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xF)])
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }

@@ -3,6 +3,7 @@ import Diagnostics
 import Foundation
 import Storage
 import Synchronization
+import Digests
 
 /// A large file sent as an S3 multipart upload: a few threads each stream their
 /// parts from the file by offset (memory stays at libcurl's buffers), the parts are

@@ -2,6 +2,7 @@ import Curl
 import Diagnostics
 import Foundation
 import Storage
+import Digests
 
 /// One S3 call before signing.
 struct S3Request: Sendable {

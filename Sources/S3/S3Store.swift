@@ -2,6 +2,7 @@ import Curl
 import Diagnostics
 import Foundation
 import Storage
+import Digests
 
 /// The `ObjectStore` of an S3 bucket (AWS, or an S3-compatible server), over libcurl
 /// with our own SigV4. Every request thread uses its own keep-alive connection

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Digests
 
 /// AWS Signature Version 4, header and query (presigned) forms, with S3's rules:
 /// the path is signed as sent (no normalization, each key segment URI-encoded once

@@ -30,13 +30,20 @@ enum Stores {
 
     /// Nil when no bucket is configured.
     static func bucket(_ configuration: Configuration, adjust: (inout S3Options) -> Void = { _ in }) throws -> S3Store? {
-        guard let name = configuration.bucket else { return nil }
+        guard configuration.bucket != nil else { return nil }
         let credentials: CredentialsChain
         do {
             credentials = try CredentialsChain(environment: configuration.environment)
         } catch {
             throw SetupError(description: "AWS credentials: \(error)")
         }
+        return bucket(configuration, credentials: credentials, adjust: adjust)
+    }
+
+    /// With credentials the caller resolved itself (`check` and `sync` report them).
+    static func bucket(_ configuration: Configuration, credentials: any CredentialsProvider,
+                       adjust: (inout S3Options) -> Void = { _ in }) -> S3Store? {
+        guard let name = configuration.bucket else { return nil }
         var options = S3Options()
         options.multipartThreshold = configuration.s3MultipartThreshold
         options.partSize = configuration.s3PartSize

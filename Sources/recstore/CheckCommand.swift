@@ -90,12 +90,11 @@ struct ConfigurationCheck {
         ok("credentials", detail)
 
         // Patient enough for a slow network, quick to say that nothing answers.
-        var options = S3Options()
-        options.retry = RetryPolicy(maxAttempts: 2)
-        options.connectTimeout = 3
-        options.requestTimeout = 10
-        let store = S3Store(bucket: bucketName, region: config.region, endpoint: config.s3Endpoint,
-                            credentials: chain, options: options)
+        let store = Stores.bucket(config, credentials: chain) { options in
+            options.retry = RetryPolicy(maxAttempts: 2)
+            options.connectTimeout = 3
+            options.requestTimeout = 10
+        }!
         let explain = { (error: Error) in
             S3Trouble.explain(error, bucket: bucketName, region: config.region, endpoint: config.s3Endpoint, keyID: credentials.accessKeyID)
         }

@@ -1,6 +1,7 @@
 import API
 import Foundation
 import Storage
+import Digests
 
 /// Moves what the local store holds into the bucket, one group at a time: a
 /// recording (`user_recordings/{user}/{session}/`, its `session_metadata.json`

@@ -43,11 +43,7 @@ func runSyncCommand(_ args: [String]) -> Int32 {
         writeError("recstore sync: credentials: \(error)\n")
         return 2
     }
-    var options = S3Options()
-    options.multipartThreshold = config.s3MultipartThreshold
-    options.partSize = config.s3PartSize
-    let bucket = S3Store(bucket: bucketName, region: config.region, endpoint: config.s3Endpoint,
-                         credentials: credentials, options: options)
+    let bucket = Stores.bucket(config, credentials: credentials)!
     let local = LocalStore(root: config.localStorageDir)
     // Before touching anything: is the bucket there, and does it take our credentials?
     let keyID: String

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import HTTP
+import Digests
 
 /// A multipart body made while it is read: one file part of `size` bytes, never held whole.
 final class GeneratedUpload: BodyStream {

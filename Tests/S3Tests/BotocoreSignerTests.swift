@@ -3,6 +3,7 @@ import Foundation
 import Storage
 import XCTest
 @testable import S3
+import Digests
 
 /// Our S3 requests, signed at a fixed time, compared with what botocore's own S3
 /// signer (S3SigV4Auth, S3SigV4QueryAuth) makes of the same request, for keys with

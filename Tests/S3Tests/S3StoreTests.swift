@@ -2,6 +2,7 @@ import Foundation
 import Storage
 import XCTest
 @testable import S3
+import Digests
 
 /// Every `ObjectStore` method of `S3Store` against a real S3 API (moto) that checks signatures.
 final class S3StoreTests: XCTestCase {

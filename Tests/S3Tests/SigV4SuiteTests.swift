@@ -1,5 +1,6 @@
 import XCTest
 @testable import S3
+import Digests
 
 /// Cases of the AWS SigV4 test suite (awslabs/aws-c-auth, tests/aws-signing-test-suite/v4),
 /// with the suite's context: AKIDEXAMPLE, us-east-1, service "service", 2015-08-30T12:36:00Z.

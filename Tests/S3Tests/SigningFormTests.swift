@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import S3
+import Digests
 
 /// The `.decodedURL` signing form against what stock moto_server computes from the same
 /// request: werkzeug's `Request.url` (the path percent-decoded as werkzeug's dev server

@@ -2,6 +2,7 @@ import Foundation
 import Storage
 import XCTest
 @testable import S3
+import Digests
 
 /// Every `ObjectStore` operation against a stock moto_server with signature checks on
 /// (up to 5.2.3 it verifies its decoded URL, not the request as sent: see `SigningForm`;

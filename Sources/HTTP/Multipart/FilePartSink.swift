@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Diagnostics
+import Digests
 
 /// Streams a file part to a new temporary file, hashing it and keeping its first bytes.
 /// Until `finish()` hands the file over, the sink owns it and removes it on `discard()`

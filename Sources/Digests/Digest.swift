@@ -1,14 +1,15 @@
 import COpenSSL
 import Foundation
 
-/// The digests SigV4 and S3 need, through OpenSSL's EVP interface.
-enum Digest {
-    static func sha256(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_sha256(), 32) }
+/// One-shot digests through OpenSSL's EVP interface: SigV4 and S3 (SHA-256, HMAC,
+/// Content-MD5), the verified-token cache (SHA-256 of a token).
+public enum Digest {
+    public static func sha256(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_sha256(), 32) }
 
     /// Content-MD5 for DeleteObjects, which S3 requires on that call.
-    static func md5(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_md5(), 16) }
+    public static func md5(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_md5(), 16) }
 
-    static func hmacSHA256(key: some ContiguousBytes, _ data: some ContiguousBytes) -> [UInt8] {
+    public static func hmacSHA256(key: some ContiguousBytes, _ data: some ContiguousBytes) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32
         key.withUnsafeBytes { k in
@@ -28,7 +29,7 @@ enum Digest {
         return out
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(bytes.count * 2)
@@ -36,8 +37,8 @@ enum Digest {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func sha256Hex(_ s: String) -> String { hex(sha256(Array(s.utf8))) }
+    public static func sha256Hex(_ s: String) -> String { hex(sha256(Array(s.utf8))) }
 
     /// SHA-256 of the empty string: the payload hash of bodiless requests.
-    static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    public static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 }

@@ -1,10 +1,11 @@
 import COpenSSL
 
-/// Incremental SHA-256 (OpenSSL EVP), for hashing an upload while it is written.
-final class SHA256Hasher {
+/// Incremental SHA-256 (OpenSSL EVP): an upload hashed while it is written, an
+/// object hashed as it is read back (`recstore sync`).
+public final class SHA256Hasher {
     private let context: OpaquePointer
 
-    init() {
+    public init() {
         guard let context = EVP_MD_CTX_new(), EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else {
             fatalError("OpenSSL cannot initialise SHA-256")
         }
@@ -13,13 +14,13 @@ final class SHA256Hasher {
 
     deinit { EVP_MD_CTX_free(context) }
 
-    func update(_ bytes: UnsafeRawBufferPointer) {
+    public func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         EVP_DigestUpdate(context, base, bytes.count)
     }
 
     /// Lowercase hex. Call once.
-    func finalize() -> String {
+    public func finalize() -> String {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
