@@ -30,13 +30,13 @@ let package = Package(
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics"]),
         .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
-        .target(name: "Storage", dependencies: ["JSON", "COpenSSL", "Diagnostics"]),
-        .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "COpenSSL", "CCurl", "Diagnostics"]),
-        .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics", "COpenSSL"]),
+        .target(name: "Storage", dependencies: ["JSON", "Diagnostics"]),
+        .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics"]),
+        .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics"]),
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "COpenSSL"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
         ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
