@@ -6,6 +6,9 @@ FormData, the listing, the settings' ETag and If-Match, a Range read of the audi
 CORS_ALLOW_ORIGINS is blocked by the browser."""
 
 import functools
+import json
+import os
+import subprocess
 import shutil
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -125,3 +128,58 @@ def test_the_same_page_from_an_origin_not_listed_is_blocked(make_stack, page_ser
     out = run_in_page(browser, allowed, "blockedFlow", api, token(release_binary, auth_env, USER), USER, "allowed")
     assert out["list"] == {"resolved": True, "status": 200}, out
     assert out["save"] == {"resolved": True, "status": 201}, out
+
+
+def test_presigned_audio_redirect_works_from_a_page_with_the_readme_bucket_rule(
+        make_stack, page_server, browser, release_binary, auth_env, monkeypatch):
+    """The 302 to a presigned S3 URL: fetch follows it to the bucket, which answers CORS
+    with the rule README gives (and `recstore check` prints)."""
+    from moto_server import MotoS3
+
+    # moto's server otherwise allows every origin on every answer; S3 answers CORS only
+    # by the bucket's rules.
+    monkeypatch.setenv("MOTO_DISABLE_GLOBAL_CORS", "true")
+    page = page_server()
+    with MotoS3(bucket="recstore-cors") as moto:
+        rule = json.loads(check_rule(release_binary, auth_env, moto, page))
+        stack = make_stack(env={
+            "CORS_ALLOW_ORIGINS": page, "STORAGE": "S3", "S3_AUDIO_DOWNLOAD": "redirect",
+            "AWS_S3_BUCKET_NAME": moto.bucket, "AWS_REGION": moto.region, "AWS_ENDPOINT_URL_S3": moto.endpoint,
+            "AWS_ACCESS_KEY_ID": moto.access_key_id, "AWS_SECRET_ACCESS_KEY": moto.secret_access_key})
+
+        # Why the rule allows any origin: after the API's cross-origin 302 the browser
+        # sends `Origin: null` to the bucket, so a rule naming the page's origin fails.
+        narrow = json.loads(json.dumps(rule))
+        narrow["CORSRules"][0]["AllowedOrigins"] = [page]
+        moto.client().put_bucket_cors(Bucket=moto.bucket, CORSConfiguration=narrow)
+        out = run_in_page(browser, page, "redirectedAudioFlow", stack.url("/api/v1"),
+                          token(release_binary, auth_env, USER), USER, "narrow-rule")
+        assert out == {"failed": "TypeError: Failed to fetch"}, out
+
+        moto.client().put_bucket_cors(Bucket=moto.bucket, CORSConfiguration=rule)
+        out = run_in_page(browser, page, "redirectedAudioFlow", stack.url("/api/v1"),
+                          token(release_binary, auth_env, USER), USER, "redirected")
+        assert "failed" not in out, out
+        assert out["save"] == 201
+        audio = out["audio"]
+        assert audio["redirected"] is True and audio["url"].startswith(moto.endpoint), audio
+        assert audio["status"] == 206, audio
+        assert audio["contentRange"] == f"bytes 0-43/{44 + 4000 * 2}"
+        assert audio["length"] == 44 and audio["magic"] == "RIFF"
+
+
+def check_rule(release_binary, auth_env, moto, page):
+    """The bucket CORS rule `recstore check` prints for this configuration."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+           "AWS_EC2_METADATA_DISABLED": "true", **auth_env, "CORS_ALLOW_ORIGINS": page, "STORAGE": "S3",
+           "AWS_S3_BUCKET_NAME": moto.bucket, "AWS_REGION": moto.region, "AWS_ENDPOINT_URL_S3": moto.endpoint,
+           "AWS_ACCESS_KEY_ID": moto.access_key_id, "AWS_SECRET_ACCESS_KEY": moto.secret_access_key,
+           "S3_AUDIO_DOWNLOAD": "redirect", "LOCAL_STORAGE_DIR": str(Path(auth_env["AUTH0_JWKS_FILE"]).parent / "check-store")}
+    p = subprocess.run([str(release_binary), "check"], env=env, capture_output=True, text=True, timeout=120,
+                       cwd=Path(auth_env["AUTH0_JWKS_FILE"]).parent)
+    lines = dict(line.split(": ", 1) for line in p.stdout.splitlines() if not line.startswith("recstore check:"))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert lines["browser origins"] == f"ok (CORS_ALLOW_ORIGINS allows {page})"
+    advice = lines["bucket CORS"]
+    assert advice.startswith(f"needed (audio downloads redirect to presigned URLs in {moto.bucket}"), advice
+    return advice[advice.index("--cors-configuration '") + len("--cors-configuration '"):advice.rindex("'")]
