@@ -21,6 +21,9 @@ public struct CORSPolicy: Sendable {
         "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
         "Upload-Offset", "Upload-Length", "Upload-Expires", "Upload-Metadata",
     ]
+    // Joined once: they go on every response to an allowed origin.
+    static let allowedRequestHeaderList = allowedRequestHeaders.joined(separator: ", ")
+    static let exposedHeaderList = exposedHeaders.joined(separator: ", ")
     /// How long a browser may reuse a preflight's answer (Chromium caps it at 2 hours).
     public static let maxAgeSeconds = 7200
     /// The paths the policy covers; everything else (health, operations) is left alone.
@@ -43,7 +46,7 @@ public struct CORSPolicy: Sendable {
     public static func addResponseHeaders(origin: String, to headers: inout Headers) {
         headers.set("Access-Control-Allow-Origin", origin)
         addVaryOrigin(to: &headers)
-        headers.set("Access-Control-Expose-Headers", exposedHeaders.joined(separator: ", "))
+        headers.set("Access-Control-Expose-Headers", exposedHeaderList)
     }
 
     /// `Vary: Origin`, kept beside any `Vary` the handler set.
@@ -84,7 +87,7 @@ public final class CORSResponder: Responder {
         } else if let methods = router.methods(forPath: request.rawPath) {
             response = Response(status: Status(204))
             response.headers.set("Access-Control-Allow-Methods", methods.joined(separator: ", "))
-            response.headers.set("Access-Control-Allow-Headers", CORSPolicy.allowedRequestHeaders.joined(separator: ", "))
+            response.headers.set("Access-Control-Allow-Headers", CORSPolicy.allowedRequestHeaderList)
             response.headers.set("Access-Control-Max-Age", String(CORSPolicy.maxAgeSeconds))
             CORSPolicy.addResponseHeaders(origin: origin, to: &response.headers)
         } else {

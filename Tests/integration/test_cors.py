@@ -172,10 +172,14 @@ def test_nginx_answered_413_carries_cors_headers(cors_stack):
         assert headers["vary"] == ["Origin"]
         assert header_list(headers["access-control-expose-headers"][0]) >= EXPOSED
         assert headers.get("x-request-id")
-        head = head.replace(ALLOWED, REFUSED[1])
-        status, headers, _ = raw_exchange(cors_stack.port, head)
-        assert status == 413
-        assert not [h for h in headers if h.startswith("access-control-")]
+        # nginx matches exactly as the responder does: no regex wildcards, no prefixes.
+        for origin in (REFUSED[1], "https://appxrecstore.test", ALSO_ALLOWED + ".evil.example",
+                       "x" + ALSO_ALLOWED, "HTTPS://APP.RECSTORE.TEST"):
+            status, headers, _ = raw_exchange(cors_stack.port, head.replace(ALLOWED, origin))
+            assert status == 413
+            assert not [h for h in headers if h.startswith("access-control-")], origin
+        status, headers, _ = raw_exchange(cors_stack.port, head.replace(ALLOWED, ALSO_ALLOWED))
+        assert headers["access-control-allow-origin"] == [ALSO_ALLOWED]
 
 
 def test_nginx_answered_502_carries_cors_headers(cors_stack):
