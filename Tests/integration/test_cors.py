@@ -243,3 +243,12 @@ def test_a_bad_origin_list_stops_the_stack_with_a_message(make_stack):
     stack.launch()
     assert stack.wait(timeout=60) != 0
     assert "CORS_ALLOW_ORIGINS" in stack.log_text()
+
+
+def test_the_shipped_nginx_map_allows_no_origin_like_the_unset_variable():
+    import subprocess
+    from conftest import ROOT
+    rendered = subprocess.run([str(ROOT / "scripts" / "nginx-cors-map"), ""], check=True, capture_output=True,
+                              text=True).stdout
+    assert (ROOT / "nginx" / "recstore_cors_origins.conf").read_text() == rendered
+    assert "~^" not in rendered
