@@ -26,17 +26,23 @@ public struct BodyDeadline: Sendable, Equatable {
 }
 
 /// What happens to the rest of a body the response did not need (an early 401, 405,
-/// 413, ...). nginx stops sending a body once it has the response, so reading it to
-/// EOF would wait for bytes that never come; instead the request is ended first and
-/// at most this much is discarded before the connection is closed.
+/// 413, ...). nginx stops sending a body once it has the response, and keeps the
+/// connection open while its client still sends (measured: nginx 1.22 with
+/// `fastcgi_request_buffering off`), so reading to EOF would wait for bytes that
+/// never come. Instead the request is ended first, then what is already on its way
+/// is read (so closing does not reset a connection with unread data) until the body
+/// ends, `maxBytes`, `maxSeconds` in all, or `idleSeconds` without a byte; then the
+/// connection is closed.
 public struct UnreadBodyDiscard: Sendable, Equatable {
     public var maxBytes: Int64
     public var maxSeconds: Double
+    public var idleSeconds: Double
 
-    public init(maxBytes: Int64, maxSeconds: Double) {
+    public init(maxBytes: Int64, maxSeconds: Double, idleSeconds: Double) {
         self.maxBytes = maxBytes
         self.maxSeconds = maxSeconds
+        self.idleSeconds = min(idleSeconds, maxSeconds)
     }
 
-    public static let standard = UnreadBodyDiscard(maxBytes: 1 << 20, maxSeconds: 2)
+    public static let standard = UnreadBodyDiscard(maxBytes: 1 << 20, maxSeconds: 2, idleSeconds: 0.1)
 }

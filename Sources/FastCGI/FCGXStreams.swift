@@ -14,8 +14,10 @@ final class FCGXInput: BodyStream {
     private let socket: Int32
     private let deadline: BodyDeadline
     private let started: ContinuousClock.Instant
-    /// When set, reads stop here whatever the deadline allows (the bounded discard).
+    /// When set, reads stop here whatever the deadline allows (the bounded discard),
+    /// and each read waits at most `idleLimit` for a byte.
     private var cutoff: ContinuousClock.Instant?
+    private var idleLimit: Duration?
     private(set) var bytesRead: Int64 = 0
     private(set) var wasAborted = false
     private(set) var timedOut = false
@@ -68,6 +70,7 @@ final class FCGXInput: BodyStream {
     func discardRest(_ policy: UnreadBodyDiscard) -> Bool {
         guard !failed else { return false }
         cutoff = .now + .milliseconds(Int64(policy.maxSeconds * 1000))
+        idleLimit = .milliseconds(Int64(policy.idleSeconds * 1000))
         var discarded: Int64 = 0
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         while discarded <= policy.maxBytes {
@@ -81,8 +84,10 @@ final class FCGXInput: BodyStream {
     private func currentLimit() -> ContinuousClock.Instant {
         let allowance = deadline.allowance(afterReceiving: bytesRead)
         let limit = started + .milliseconds(Int64((allowance * 1000).rounded(.down)))
-        if let cutoff, cutoff < limit { return cutoff }
-        return limit
+        var earliest = limit
+        if let cutoff, cutoff < earliest { earliest = cutoff }
+        if let idleLimit, ContinuousClock.now + idleLimit < earliest { earliest = .now + idleLimit }
+        return earliest
     }
 
     /// One setsockopt per FCGX_GetStr call (up to 64 KiB, several reads): libfcgi
