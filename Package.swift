@@ -19,26 +19,29 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Small shared pieces.
-        .target(name: "JSON"),
-        .target(name: "Diagnostics", dependencies: ["JSON"]),
-        .target(name: "Digests", dependencies: ["COpenSSL"]),
+        .target(name: "Hex"),
+        .target(name: "POSIX", dependencies: ["Hex"]),
+        .target(name: "JSON", dependencies: ["Hex"]),
+        .target(name: "Diagnostics", dependencies: ["JSON", "POSIX"]),
+        .target(name: "Digests", dependencies: ["COpenSSL", "Hex"]),
         .target(name: "Configuration", dependencies: ["Diagnostics"]),
-        .target(name: "Curl", dependencies: ["CCurl", "Diagnostics"]),
+        .target(name: "Curl", dependencies: ["CCurl", "Diagnostics", "POSIX"]),
 
         // The request path.
-        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Digests"]),
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics"]),
-        .target(name: "Supervisor", dependencies: ["Diagnostics"]),
-        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
-        .target(name: "Storage", dependencies: ["JSON", "Diagnostics"]),
-        .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics"]),
-        .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics"]),
+        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Digests", "Hex", "POSIX"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
+        .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
+        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics", "POSIX"]),
+        .target(name: "Storage", dependencies: ["JSON", "Diagnostics", "POSIX"]),
+        .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
+        .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
 
         .executableTarget(
             name: "recstore",
             dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
         ),
 
+        .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),

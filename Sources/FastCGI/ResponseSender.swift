@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Diagnostics
 import HTTP
+import POSIX
 
 /// Writes one response: the head, then the body in chunks (from memory, a file
 /// or a producer). A streamed body's head is held back until its first bytes, so
@@ -104,8 +105,9 @@ final class ResponseSender {
         var remaining = length
         while remaining > 0 {
             let want = Int(min(Int64(Self.chunkSize), remaining))
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
-            if n < 0 && errno == EINTR { continue }
+            let n = (try? buffer.withUnsafeMutableBytes { (b) in
+                try FileIO.read(fd, into: b.baseAddress!, count: want, at: position, path: "response file")
+            }) ?? -1
             guard n > 0 else {
                 Log.error("response file shorter than announced",
                           ["request_id": request.requestID, "missing_bytes": remaining])
