@@ -1,13 +1,34 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// One direction of flow, one module per arrow:
-// nginx → FastCGI → HTTP → (router) → Auth → API → Storage → LocalStore | S3.
+// Linux only: the modules call Glibc, /proc and Linux socket options directly, and
+// the C libraries come from Debian packages. Say so at once rather than fail later.
+#if !os(Linux)
+#error("recstore builds and runs on Linux only (Glibc, /proc, Debian's libfcgi, libjwt, libcurl, OpenSSL)")
+#endif
+
+// The dependency graph, bottom up; a module imports only what its line names
+// (C libraries in brackets), and nothing imports the executable:
+//
+//   Hex, JSON ─ no dependencies (JSON: Hex)
+//   POSIX ─ Hex                      system calls shared by every module
+//   Diagnostics ─ JSON, POSIX        logs, counters, timestamps
+//   Digests ─ Hex [OpenSSL]          SHA-256, HMAC, MD5
+//   Configuration ─ Diagnostics      environment and .env
+//   Curl ─ Diagnostics, POSIX [libcurl]
+//   Supervisor ─ Diagnostics, POSIX  the worker pool
+//   HTTP ─ JSON, Diagnostics, Digests, Hex, POSIX   requests, responses, router, uploads
+//   FastCGI ─ HTTP, Diagnostics, POSIX [libfcgi]    the transport
+//   Storage ─ JSON, Diagnostics, POSIX              ObjectStore, LocalStore, StorageService
+//   S3 ─ Storage, JSON, Digests, Curl, Diagnostics, Hex
+//   Auth ─ HTTP, Configuration, Curl, Digests, JSON, Diagnostics, POSIX [libjwt, OpenSSL]
+//   API ─ HTTP, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
+//   recstore (executable) ─ everything above: wiring and the command line
+//
 // The C libraries are system-library targets with thin shim headers; no Swift
 // package dependencies are needed.
 let package = Package(
     name: "recstore",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recstore", targets: ["recstore"]),
     ],
