@@ -19,9 +19,11 @@ import PackageDescription
 //   Supervisor ─ Diagnostics, POSIX  the worker pool
 //   HTTP ─ JSON, Diagnostics, Digests, Hex, POSIX   requests, responses, router, uploads
 //   FastCGI ─ HTTP, Diagnostics, POSIX [libfcgi]    the transport
-//   Storage ─ JSON, Diagnostics, POSIX              ObjectStore, LocalStore, StorageService
+//   Storage ─ HTTP, JSON, Diagnostics, POSIX        ObjectStore, LocalStore, StorageService
+//             (HTTP only for HTTPResponseError: its errors say their own status)
 //   S3 ─ Storage, JSON, Digests, Curl, Diagnostics, Hex
-//   Auth ─ HTTP, Configuration, Curl, Digests, JSON, Diagnostics, POSIX [libjwt, OpenSSL]
+//   Auth ─ HTTP, Configuration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
+//   DevIssuer ─ Auth, Digests, JSON, POSIX [OpenSSL]  only the CLI and tests
 //   API ─ HTTP, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
 //   recstore (executable) ─ everything above: wiring and the command line
 //
@@ -52,14 +54,18 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Digests", "Hex", "POSIX"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
-        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics", "POSIX"]),
-        .target(name: "Storage", dependencies: ["JSON", "Diagnostics", "POSIX"]),
+        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
+        // The local stand-in for Auth0: key pair, JWKS, token signing. Only the
+        // executable's `dev-issuer` and `token` commands and the tests use it.
+        .target(name: "DevIssuer", dependencies: ["Auth", "COpenSSL", "Digests", "JSON", "POSIX"]),
+        // HTTP only for HTTPResponseError: storage errors say their own status.
+        .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
         .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
         ),
 
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
@@ -67,8 +73,8 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP"]),
         // Loopback helper processes (Python servers from Tests/integration) for the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),

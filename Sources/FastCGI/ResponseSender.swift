@@ -62,12 +62,12 @@ final class ResponseSender {
                 try writeHead(response)
                 return .complete
             }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            let fd = FileIO.open(path, O_RDONLY)
             guard fd >= 0 else {
                 let code = errno
                 if code == ENOENT { return try deliver(HTTPError(.notFound, "Not Found").response) }
-                Log.error("cannot open response file", ["request_id": request.requestID, "error": errorText(code)])
-                return try deliver(HTTPError(.internalServerError, "Internal Server Error").response)
+                let failure = SystemError("cannot open response file", path, code: code)
+                return try deliver(ErrorResponse.response(for: failure, request: request, unhandled: "cannot open response file"))
             }
             defer { close(fd) }
             try writeHead(response)
@@ -90,9 +90,7 @@ final class ResponseSender {
                     return .cutShort
                 }
                 pendingHead = nil
-                if let httpError = error as? HTTPError { return try deliver(httpError.response) }
-                Log.error("response stream failed", ["request_id": request.requestID, "error": String(describing: error)])
-                return try deliver(HTTPError(.internalServerError, "Internal Server Error").response)
+                return try deliver(ErrorResponse.response(for: error, request: request, unhandled: "response stream failed"))
             }
             try sendPendingHead()
             return .complete

@@ -4,6 +4,7 @@ import Glibc
 import Foundation
 import JSON
 import POSIX
+import Auth
 
 /// A local stand-in for Auth0, for `make run` and tests: an RSA key pair and the
 /// JWKS that publishes it, kept in one directory:
