@@ -17,14 +17,15 @@ import PackageDescription
 //   Configuration ─ Diagnostics      environment and .env
 //   Curl ─ Diagnostics, POSIX [libcurl]
 //   Supervisor ─ Diagnostics, POSIX  the worker pool
-//   HTTP ─ JSON, Diagnostics, Digests, Hex, POSIX   requests, responses, router, uploads
+//   HTTP ─ JSON, Diagnostics, Hex    requests, responses, headers, the router, errors
+//   Uploads ─ HTTP, Diagnostics, Digests, POSIX     multipart reader, staging files
 //   FastCGI ─ HTTP, Diagnostics, POSIX [libfcgi]    the transport
 //   Storage ─ HTTP, JSON, Diagnostics, POSIX        ObjectStore, LocalStore, StorageService
 //             (HTTP only for HTTPResponseError: its errors say their own status)
 //   S3 ─ Storage, JSON, Digests, Curl, Diagnostics, Hex
 //   Auth ─ HTTP, Configuration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
 //   DevIssuer ─ Auth, Digests, JSON, POSIX [OpenSSL]  only the CLI and tests
-//   API ─ HTTP, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
+//   API ─ HTTP, Uploads, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
 //   recstore (executable) ─ everything above: wiring and the command line
 //
 // The C libraries are system-library targets with thin shim headers; no Swift
@@ -51,7 +52,9 @@ let package = Package(
         .target(name: "Curl", dependencies: ["CCurl", "Diagnostics", "POSIX"]),
 
         // The request path.
-        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Digests", "Hex", "POSIX"]),
+        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Hex"]),
+        // Upload staging: the streaming multipart reader and the temporary files it writes.
+        .target(name: "Uploads", dependencies: ["HTTP", "Diagnostics", "Digests", "POSIX"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
         .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
@@ -61,7 +64,7 @@ let package = Package(
         // HTTP only for HTTPResponseError: storage errors say their own status.
         .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
-        .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
+        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
 
         .executableTarget(
             name: "recstore",
@@ -70,7 +73,8 @@ let package = Package(
 
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Digests"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "UploadsTests", dependencies: ["Uploads", "HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),

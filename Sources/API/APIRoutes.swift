@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Storage
+import Uploads
 
 /// Every route of API.md, registered on the executable's router.
 public enum APIRoutes {

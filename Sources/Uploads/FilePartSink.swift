@@ -4,6 +4,7 @@ import Glibc
 import Diagnostics
 import Digests
 import POSIX
+import HTTP
 
 /// Streams a file part to a new temporary file, hashing it and keeping its first bytes.
 /// Until `finish()` hands the file over, the sink owns it and removes it on `discard()`

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Diagnostics
 import POSIX
+import HTTP
 
 /// Temporary upload files, named `upload-<pid>-<start>-<random>.part` after the process
 /// that writes them (`start`: its start time, so a recycled pid is not taken for the
