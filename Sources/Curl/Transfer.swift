@@ -101,7 +101,7 @@ final class Transfer {
             guard remaining > 0 else { return 0 }
             let n: Int
             do {
-                n = try FileIO.read(fd, into: dest, count: min(capacity, Int(remaining)), at: sent, path: "upload file " + path)
+                n = try FileIO.read(fd, into: dest, count: min(capacity, Int(remaining)), at: sent, path: path)
             } catch {
                 readError = TransferError(code: -1, message: String(describing: error))
                 return Int(CURL_READFUNC_ABORT)
