@@ -252,3 +252,21 @@ def test_the_shipped_nginx_map_allows_no_origin_like_the_unset_variable():
                               text=True).stdout
     assert (ROOT / "nginx" / "recstore_cors_origins.conf").read_text() == rendered
     assert "~^" not in rendered
+
+
+def test_nginx_answered_429_carries_cors_headers(make_stack):
+    # Requests without a token beyond nginx's per-address rate (NGINX_ANON_*): nginx
+    # answers 429 itself, and the page can still read why.
+    stack = make_stack(env={"CORS_ALLOW_ORIGINS": ALLOWED, "NGINX_ANON_RATE": "1r/m", "NGINX_ANON_BURST": "1"})
+    statuses = []
+    for _ in range(5):
+        r = stack.get("/api/v1/upload/storage-info", headers={"Origin": ALLOWED})
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            break
+    assert statuses[-1] == 429, statuses
+    assert r.headers["Retry-After"]
+    assert_cors_response(r, ALLOWED)
+    other = stack.get("/api/v1/upload/storage-info", headers={"Origin": REFUSED[1]})
+    assert other.status_code == 429
+    assert_no_cors(other)
