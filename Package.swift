@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics"]),
         .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
-        .target(name: "Storage", dependencies: ["JSON", "Diagnostics"]),
+        .target(name: "Storage", dependencies: ["JSON", "Diagnostics", "Digests"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics"]),
         .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics"]),
 

@@ -56,6 +56,10 @@ public struct Configuration: Sendable {
         }
     }
 
+    // MARK: Resumable uploads (tus)
+    /// Lifetime of a resumable upload since its creation or last PATCH.
+    public var uploadExpirySeconds: Int = 86_400
+
     /// The whole environment (process over `.env`), for the AWS credential chain.
     public var environment: [String: String] = [:]
 
@@ -171,6 +175,8 @@ public struct Configuration: Sendable {
             }
             c.s3AudioDownload = v.lowercased()
         }
+        // Resumable uploads (tus)
+        if let n = try integer("UPLOAD_EXPIRY_SECONDS", 1...(366 * 86_400)) { c.uploadExpirySeconds = Int(n) }
         return c
     }
 
