@@ -30,7 +30,7 @@ public struct SHA256State: Sendable, Equatable {
         return Digest.hex(digest)
     }
 
-    /// 8 words h, Nl, Nh, 16 data words, num, md_len: 27 big-endian UInt32s, as hex.
+    /// 8 words h, Nl, Nh, 16 data words, num, md_len: 28 big-endian UInt32s, as hex.
     public var serialized: String {
         var words: [UInt32] = []
         withUnsafeBytes(of: context.h) { words += $0.bindMemory(to: UInt32.self) }
@@ -48,7 +48,7 @@ public struct SHA256State: Sendable, Equatable {
     /// Nil when `hex` is not a state `serialized` could have written.
     public init?(serialized hex: String) {
         let digits = Array(hex.utf8)
-        guard digits.count == 27 * 8 else { return nil }
+        guard digits.count == 28 * 8 else { return nil }
         func nibble(_ c: UInt8) -> UInt32? {
             switch c {
             case 0x30...0x39: UInt32(c - 0x30)
@@ -57,7 +57,7 @@ public struct SHA256State: Sendable, Equatable {
             }
         }
         var words: [UInt32] = []
-        for i in 0..<27 {
+        for i in 0..<28 {
             var w: UInt32 = 0
             for j in 0..<8 {
                 guard let n = nibble(digits[i * 8 + j]) else { return nil }
@@ -66,7 +66,7 @@ public struct SHA256State: Sendable, Equatable {
             words.append(w)
         }
         // Nl counts bits mod 2^32 in multiples of 8; num < 64 bytes pending; md_len is 32.
-        guard words[25] < 64, words[26] == 32, (words[16] & 7) == 0 else { return nil }
+        guard words[26] < 64, words[27] == 32, (words[8] & 7) == 0 else { return nil }
         var c = SHA256_CTX()
         withUnsafeMutableBytes(of: &c.h) { raw in
             let h = raw.bindMemory(to: UInt32.self)
@@ -78,8 +78,8 @@ public struct SHA256State: Sendable, Equatable {
             let d = raw.bindMemory(to: UInt32.self)
             for i in 0..<16 { d[i] = words[10 + i] }
         }
-        c.num = words[25]
-        c.md_len = words[26]
+        c.num = words[26]
+        c.md_len = words[27]
         context = c
     }
 }

@@ -25,7 +25,22 @@ struct UploadRoutes {
             response = HTTPError(.internalServerError, "Internal Server Error").response
         }
         response.headers.set("Tus-Resumable", TusHeaders.version)
+        if response.status.rawValue >= 400 { Self.discardBody(request) }
         return response
+    }
+
+    /// nginx stops passing a streamed body once it has the answer's head, so a body
+    /// refused early (409 on a chunk, 413) is read and discarded first, up to a bound,
+    /// so that the client gets its answer at once rather than after a timeout.
+    static let discardLimit = 32 * 1024 * 1024
+
+    static func discardBody(_ request: Request) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var total = 0
+        while total < discardLimit {
+            guard let n = try? buffer.withUnsafeMutableBytes({ try request.body.read(into: $0) }), n > 0 else { return }
+            total += n
+        }
     }
 
     static func http(_ refusal: UploadRefusal) -> HTTPError {
