@@ -87,7 +87,7 @@ def leftovers(stack, location=None):
 
 
 def recording_audio(client, session):
-    r = client.get(client.recording_path(session) + "/audio", allow_redirects=True)
+    r = client.get(client.recording_path(session) + "/audio")
     assert r.status_code == 200, r.text
     return r.content
 
