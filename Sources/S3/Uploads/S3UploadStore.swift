@@ -184,7 +184,7 @@ public final class S3UploadStore: UploadStore {
             }
             let partSize = Self.partSize(length: working.length)
             var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-            var bodyError: Error?
+            var bodyError: (any Error)?
             while true {
                 let n: Int
                 do { n = try buffer.withUnsafeMutableBytes { try readBody($0) } } catch {
@@ -240,9 +240,11 @@ public final class S3UploadStore: UploadStore {
             for key in staleObjects { _ = try? store.delete(prefix: key) }
             if let bodyError {
                 Log.info("upload interrupted; the bytes that arrived are kept", ["upload_id": id, "offset": working.offset])
-                throw bodyError
+                throw Interrupted(underlying: bodyError)
             }
             return working
+        } catch let interrupted as Interrupted {
+            throw interrupted.underlying  // already saved, lease given back
         } catch let error as UploadRefusal where error == .busy {
             throw error  // the lease is someone else's now: leave the record alone
         } catch {
@@ -418,6 +420,11 @@ public final class S3UploadStore: UploadStore {
         } while keyMarker != nil
         return found
     }
+}
+
+/// The client went away after what it sent was saved.
+struct Interrupted: Error {
+    let underlying: any Error
 }
 
 /// A part on its way to S3: an unlinked file (nothing to clean up after a crash),
