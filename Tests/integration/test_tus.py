@@ -351,3 +351,34 @@ def test_expiry(base, moto, mode):
         assert head(client, untouched).status_code == 404
     finally:
         s.stop()
+
+
+def test_s3_outage_is_503_and_the_offset_stays_true(base, moto):
+    """S3 unreachable during a PATCH: 503 with Retry-After, never a wrong offset; the
+    upload continues once S3 is back."""
+    from s3_proxy import S3Proxy
+
+    with S3Proxy(moto.port) as proxy:
+        s = Stack("tus-outage", base, env={"STORAGE": "S3", "S3_FALLBACK_TO_LOCAL": "false",
+                                           "AWS_ENDPOINT_URL_S3": proxy.endpoint}, moto=moto)
+        s.start()
+        try:
+            client = s.client()
+            original = big_wav(7 * MiB)
+            location = create(client, len(original))
+            assert patch(client, location, 0, original[:6 * MiB]).status_code == 204
+            proxy.cut()
+            r = patch(client, location, 6 * MiB, original[6 * MiB:])
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] and r.headers["Tus-Resumable"] == "1.0.0"
+            assert head(client, location).status_code == 503
+            proxy.restore()
+            assert head(client, location).headers["Upload-Offset"] == str(6 * MiB)
+            assert patch(client, location, 6 * MiB, original[6 * MiB:]).status_code == 204
+            session = unique("s")
+            assert save_by_reference(client, location, session=session).status_code == 201
+            assert recording_audio(client, session) == original
+            assert leftovers(s, location) == []
+        finally:
+            proxy.restore()
+            s.stop()
