@@ -199,7 +199,12 @@ final class AudioSource {
     /// store only, so it cannot go to a fallback store: that save is a 503.
     func content(_ kind: StoreKind) throws -> NewObject.Content {
         if let file { return .file(StagedFile(path: file.path, size: file.size, sha256: file.sha256)) }
-        let content = try uploads.content(of: upload!)
+        let content: NewObject.Content
+        do {
+            content = try uploads.content(of: upload!)
+        } catch let refusal as UploadRefusal {
+            throw UploadRoutes.http(refusal)  // e.g. another save of this upload at the same moment: 409
+        }
         if case .file(let staged) = content { self.staged.append(staged.path) }
         if case .copy(let source) = content, source.store != kind {
             throw StorageError.unavailable("the upload lives in the \(source.store.rawValue) store, which cannot be written")
