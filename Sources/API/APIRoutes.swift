@@ -34,6 +34,7 @@ public enum APIRoutes {
         router.add("HEAD", UploadRoutes.collection + "/{upload_id}", uploads.head)
         router.add("PATCH", UploadRoutes.collection + "/{upload_id}", uploads.patch)
         router.add("DELETE", UploadRoutes.collection + "/{upload_id}", uploads.delete)
+        router.add("POST", UploadRoutes.collection + "/{upload_id}", uploads.override)
 
         router.add("GET", "/healthz", service.health)
         add("GET", "/readyz", service.ready)

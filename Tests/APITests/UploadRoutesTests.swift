@@ -100,6 +100,20 @@ final class UploadRoutesTests: XCTestCase {
         XCTAssertEqual(h.scratch.files(under: "uploads/.uploads"), [])
     }
 
+    func testMethodOverrideForClientsThatCannotPatch() {
+        let h = Harness()
+        let location = create(h, length: 3)
+        var r = h.send("POST", location, headers: tus + [("X-HTTP-Method-Override", "PATCH"), ("Upload-Offset", "0"),
+                                                         ("Content-Type", "application/offset+octet-stream")], body: [1, 2, 3])
+        XCTAssertEqual(r.response.status.rawValue, 204)
+        XCTAssertEqual(r.header("Upload-Offset"), "3")
+        r = h.send("POST", location, headers: tus)
+        XCTAssertEqual(r.response.status.rawValue, 405)
+        r = h.send("POST", location, headers: tus + [("X-HTTP-Method-Override", "DELETE")])
+        XCTAssertEqual(r.response.status.rawValue, 204)
+        XCTAssertEqual(h.send("HEAD", location, headers: tus).response.status.rawValue, 404)
+    }
+
     func testExpiredUploadsAreGone() {
         let h = Harness()
         let location = create(h, length: 10)

@@ -181,6 +181,24 @@ struct UploadRoutes {
         }
     }
 
+    // MARK: X-HTTP-Method-Override
+
+    /// tus clients in environments that cannot send PATCH or DELETE (some browsers,
+    /// proxies) send POST with `X-HTTP-Method-Override`, as the protocol allows.
+    func override(_ request: Request) -> Response {
+        switch request.headers["X-HTTP-Method-Override"]?.trimmingCharacters(in: .whitespaces).uppercased() {
+        case "PATCH": return patch(request)
+        case "DELETE": return delete(request)
+        case "HEAD": return head(request)
+        default:
+            return tus(request) { _ in
+                var h = Headers()
+                h.set("Allow", "HEAD, PATCH, DELETE, OPTIONS")
+                throw HTTPError(.methodNotAllowed, "Method Not Allowed", headers: h)
+            }
+        }
+    }
+
     // MARK: DELETE (termination)
 
     func delete(_ request: Request) -> Response {
