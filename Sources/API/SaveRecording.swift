@@ -6,6 +6,7 @@ import Foundation
 import HTTP
 import JSON
 import Storage
+import Uploads
 
 /// POST /api/v1/save_recording_details: a streamed multipart form. The audio goes
 /// to a temporary file as it arrives; audio and transcript are stored before the
@@ -111,11 +112,8 @@ struct SaveRecording {
             guard let format = AudioFormat.sniff(file.prefix) else { throw Self.unrecognised }
             return AudioSource(format: format, size: file.size, sha256: file.sha256, file: file, upload: nil, uploads: context.uploads)
         case (nil, let reference?):
-            guard let id = TusHeaders.uploadID(reference: reference) else { throw UploadRoutes.http(.notFound) }
-            let record: UploadRecord
-            do { record = try UploadRoutes.owned(id, caller: caller, context: context) } catch let refusal as UploadRefusal {
-                throw UploadRoutes.http(refusal)
-            }
+            guard let id = TusHeaders.uploadID(reference: reference) else { throw UploadRefusal.notFound }
+            let record = try UploadRoutes.owned(id, caller: caller, context: context)
             guard record.isComplete else {
                 throw HTTPError(.conflict, "The upload is not complete (\(record.offset) of \(record.length) bytes); finish it first.")
             }
@@ -199,12 +197,8 @@ final class AudioSource {
     /// store only, so it cannot go to a fallback store: that save is a 503.
     func content(_ kind: StoreKind) throws -> NewObject.Content {
         if let file { return .file(StagedFile(path: file.path, size: file.size, sha256: file.sha256)) }
-        let content: NewObject.Content
-        do {
-            content = try uploads.content(of: upload!)
-        } catch let refusal as UploadRefusal {
-            throw UploadRoutes.http(refusal)  // e.g. another save of this upload at the same moment: 409
-        }
+        // A refusal (another save of this upload at the same moment) says its own status: 409.
+        let content = try uploads.content(of: upload!)
         if case .file(let staged) = content { self.staged.append(staged.path) }
         if case .copy(let source) = content, source.store != kind {
             throw StorageError.unavailable("the upload lives in the \(source.store.rawValue) store, which cannot be written")

@@ -15,14 +15,9 @@ struct UploadRoutes {
     func tus(_ request: Request, _ handler: (Request) throws -> Response) -> Response {
         var response: Response
         do {
-            response = try StorageFailures.translating(request) { try handler(request) }
-        } catch let error as HTTPError {
-            response = error.response
-        } catch let refusal as UploadRefusal {
-            response = Self.http(refusal).response
+            response = try handler(request)
         } catch {
-            Log.error("unhandled error", ["request_id": request.requestID, "error": String(describing: error)])
-            response = HTTPError(.internalServerError, "Internal Server Error").response
+            response = ErrorResponse.response(for: error, request: request)
         }
         response.headers.set("Tus-Resumable", TusHeaders.version)
         if response.status.rawValue >= 400 { Self.discardBody(request) }
@@ -43,21 +38,6 @@ struct UploadRoutes {
         while total < discardLimit && Date() < deadline {
             guard let n = try? buffer.withUnsafeMutableBytes({ try request.body.read(into: $0) }), n > 0 else { return }
             total += n
-        }
-    }
-
-    static func http(_ refusal: UploadRefusal) -> HTTPError {
-        switch refusal {
-        case .notFound:
-            return HTTPError.notFound("No such upload (it may have expired).")
-        case .offsetMismatch(let stored):
-            var h = Headers()
-            h.set("Upload-Offset", String(stored))
-            return HTTPError(.conflict, "Upload-Offset does not match the stored offset \(stored).", headers: h)
-        case .busy:
-            return HTTPError(.conflict, "Another request is appending to this upload; ask HEAD for the offset and resume.")
-        case .pastLength(let length):
-            return HTTPError(.payloadTooLarge, "The body would pass Upload-Length (\(length) bytes); nothing was stored.")
         }
     }
 

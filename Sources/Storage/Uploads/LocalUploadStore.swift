@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Diagnostics
 import Foundation
+import POSIX
 
 /// Resumable uploads on local disk, under `LOCAL_STORAGE_DIR/.uploads` (outside the
 /// recording layout: a top-level dot is never a key, so nothing here is ever listed):
@@ -52,7 +53,7 @@ public final class LocalUploadStore: UploadStore {
 
     /// Replaces the record atomically and durably.
     func writeRecord(_ record: UploadRecord) throws {
-        let temp = directory + "/.~tmp." + POSIXFile.randomHex()
+        let temp = directory + "/.~tmp." + FileIO.randomName()
         let fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw POSIXFile.unavailable("cannot create", temp) }
         do {
@@ -68,7 +69,7 @@ public final class LocalUploadStore: UploadStore {
             unlink(temp)
             throw POSIXFile.unavailable("cannot rename into", infoPath(record.id), code)
         }
-        POSIXFile.syncDirectory(directory)
+        FileIO.syncDirectory(directory)
     }
 
     public func record(id: String) throws -> UploadRecord? {
@@ -162,7 +163,7 @@ public final class LocalUploadStore: UploadStore {
     /// unlinks: the upload itself stays whole until `remove`, so a save that fails
     /// half-way (or a 409) leaves it as it was. A link left by a crash is swept.
     public func content(of record: UploadRecord) throws -> NewObject.Content {
-        let link = directory + "/.~tmp." + POSIXFile.randomHex()
+        let link = directory + "/.~tmp." + FileIO.randomName()
         guard Glibc.link(dataPath(record.id), link) == 0 else {
             if errno == ENOENT { throw StorageError.notFound(record.id) }
             throw POSIXFile.unavailable("cannot link", dataPath(record.id))
@@ -175,7 +176,7 @@ public final class LocalUploadStore: UploadStore {
         // The record first: without it the upload no longer exists for anyone.
         if unlink(infoPath(id)) != 0 && errno != ENOENT { throw POSIXFile.unavailable("cannot delete", infoPath(id)) }
         if unlink(dataPath(id)) != 0 && errno != ENOENT { throw POSIXFile.unavailable("cannot delete", dataPath(id)) }
-        POSIXFile.syncDirectory(directory)
+        FileIO.syncDirectory(directory)
     }
 
     /// Expired uploads, and leftovers of interrupted writes (a record's temp file, a
