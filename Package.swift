@@ -18,6 +18,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
+        // Version and commit of this build (scripts/build-deb stamps them).
+        .target(name: "BuildStamp"),
+
         // Small shared pieces.
         .target(name: "JSON"),
         .target(name: "Diagnostics", dependencies: ["JSON"]),
@@ -36,7 +39,7 @@ let package = Package(
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp"]
         ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),

@@ -23,6 +23,10 @@ struct Command: Sendable {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "--version" || arguments.first == "version" {
+    print(BuildInfo.versionLine)
+    exit(0)
+}
 guard let name = arguments.first, !["-h", "--help", "help"].contains(name) else {
     if arguments.isEmpty {
         printError(Command.usage())
