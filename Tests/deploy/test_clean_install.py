@@ -37,15 +37,16 @@ def loudly_skip(reason):
     pytest.skip(reason)
 
 
-def in_root(root, argv, user=None, cwd="/", env=None, **kwargs):
-    """argv run inside `root`, in a new mount namespace with /proc and /dev."""
+def in_root(root, argv, user=None, cwd="/", env=None, umask="0027"):
+    """argv run inside `root`, in a new mount namespace with /proc and /dev, with the
+    units' UMask=0027 unless told otherwise."""
     inner_env = ["/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
     inner_env += [f"{k}={v}" for k, v in (env or {}).items()]
     userspec = [f"--userspec={user}"] if user else []
     script = ('set -e; mount --rbind /dev "$1/dev"; mount -t proc proc "$1/proc"; root=$1; cwd=$2; shift 2; '
               'exec chroot "$@"')
     command = ["unshare", "-m", "--", "sh", "-c", script, "sh", str(root), cwd, *userspec, str(root),
-               "/bin/sh", "-c", 'cd "$0" && exec "$@"', cwd, *inner_env, *argv]
+               "/bin/sh", "-c", f'umask {umask} && cd "$0" && exec "$@"', cwd, *inner_env, *argv]
     return command
 
 
@@ -107,9 +108,9 @@ def installed(root):
     assert not (root / "opt/swift").exists(), "the clean root must not have the Swift toolchain"
     shutil.copy(DEB, root / "tmp" / "recstore.deb")
     started = time.monotonic()
-    run_in_root(root, ["apt-get", "update", "-qq"])
+    run_in_root(root, ["apt-get", "update", "-qq"], umask="0022")
     r = run_in_root(root, ["apt-get", "install", "-y", "--no-install-recommends", "/tmp/recstore.deb"],
-                    env={"DEBIAN_FRONTEND": "noninteractive"})
+                    env={"DEBIAN_FRONTEND": "noninteractive"}, umask="0022")
     sys.stderr.write(f"\napt-get install took {time.monotonic() - started:.0f} s\n")
     version = subprocess.run(["dpkg-deb", "-f", str(DEB), "Version"], capture_output=True, text=True, check=True).stdout.strip()
     description = subprocess.run(["dpkg-deb", "-f", str(DEB), "Description"], capture_output=True, text=True,
@@ -275,7 +276,8 @@ def test_serve_behind_the_roots_nginx_saves_and_reads(root, local_configuration)
         assert (stored / "session_metadata.json").exists()
         uid = int(run_in_root(root, ["id", "-u", "recstore"]).stdout)
         assert (stored / "audio.wav").stat().st_uid == uid
-        assert (stored / "audio.wav").stat().st_mode & 0o007 == 0, "not world-readable"
+        # Under the units' UMask=0027: group www-data (nginx) may read, others nothing.
+        assert (stored / "audio.wav").stat().st_mode & 0o007 == 0, oct((stored / "audio.wav").stat().st_mode)
         # nginx's JSON access line carries the request id the client saw.
         access = prefix / "logs" / "recstore.access.log"
         assert wait_until(lambda: access.exists() and r.headers["X-Request-ID"] in access.read_text(), timeout=20)
@@ -295,7 +297,7 @@ def test_serve_behind_the_roots_nginx_saves_and_reads(root, local_configuration)
 
 def test_purge_keeps_the_recordings(root, local_configuration):
     # Runs last: removes the package.
-    run_in_root(root, ["apt-get", "purge", "-y", "recstore"], env={"DEBIAN_FRONTEND": "noninteractive"})
+    run_in_root(root, ["apt-get", "purge", "-y", "recstore"], env={"DEBIAN_FRONTEND": "noninteractive"}, umask="0022")
     assert not (root / "usr/bin/recstore").exists()
     assert not (root / "etc/recstore").exists()
     assert (root / "var/lib/recstore/uploads/user_recordings").exists()
