@@ -213,8 +213,11 @@ def production_stack(tmp_path, release_binary):
                                       "--workers", "1", "--threads", "2"], env=env, cwd=base,
                                      stdout=subprocess.DEVNULL, stderr=open(base / "responder.log", "w"))
         prefix = base / "nginx"
+        # As root, nginx's workers would switch to "nobody", who cannot enter pytest's
+        # private temporary directories; unprivileged, nginx stays who it is.
         conf = production_nginx.prepare(prefix, http_port, https_port, f"127.0.0.1:{upstream_port}",
-                                        storage_dir=str(alias_dir or storage))
+                                        storage_dir=str(alias_dir or storage),
+                                        user="root" if os.geteuid() == 0 else None)
         if accel:
             site = prefix / "site.conf"
             text = site.read_text()

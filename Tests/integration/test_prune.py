@@ -95,17 +95,7 @@ def test_prune_refuses_bad_arguments_and_changes_nothing(recstore, tmp_path):
     assert local_files(root) == before
 
 
-@pytest.fixture(scope="module")
-def moto():
-    with MotoS3(bucket="recstore-prune") as server:
-        yield server
-
-
 def faketime_library():
-    for path in ("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"):
-        if os.path.exists(path):
-            return path
     out = subprocess.run(["dpkg", "-L", "libfaketime"], capture_output=True, text=True).stdout
     for line in out.splitlines():
         if line.endswith("/libfaketime.so.1"):
@@ -113,34 +103,55 @@ def faketime_library():
     pytest.fail("libfaketime is missing (Debian package faketime; scripts/install-deps installs it)")
 
 
-def test_s3_prune_deletes_old_recordings_in_the_bucket_and_locally(recstore, tmp_path, moto):
+@pytest.fixture(scope="module")
+def moto_40_days_ago():
+    """moto (signature checks on) whose clock runs 40 days behind: every object put
+    there is 40 days old by its LastModified, as S3 would report it. recstore runs on
+    the real clock (moto, like S3 at this distance, does not check the request date)."""
+    shifted = {"LD_PRELOAD": faketime_library(), "FAKETIME": "-40d", "FAKETIME_DONT_RESET": "1"}
+    saved = {k: os.environ.get(k) for k in shifted}
+    os.environ.update(shifted)
+    try:
+        server = MotoS3(bucket="recstore-prune")
+        server.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    yield server
+    server.stop()
+
+
+def test_s3_prune_deletes_old_recordings_in_the_bucket_and_locally(recstore, tmp_path, moto_40_days_ago):
+    moto = moto_40_days_ago
     env = cli_env(tmp_path, moto, recstore)
     empty_bucket(moto)
     client = moto.client()
-    objects = {}
     for session in ("s1", "s2"):
         prefix = f"user_recordings/auth0|alice/{session}/"
         for name, body in (("audio.wav", b"RIFF....WAVE" + session.encode()), ("transcript.txt", b"t"),
                            ("session_metadata.json", json.dumps({"session_id": session}).encode())):
             client.put_object(Bucket=moto.bucket, Key=prefix + name, Body=body)
-            objects[prefix + name] = body
     client.put_object(Bucket=moto.bucket, Key="user_settings/auth0|alice/settings.json", Body=b"{}")
+    ages = [o["LastModified"].timestamp() for o in client.list_objects_v2(Bucket=moto.bucket)["Contents"]]
+    assert all(35 * DAY < time.time() - age < 45 * DAY for age in ages), ages
     # A local fallback from the same days (the bucket is not the only store).
     save_session(env["LOCAL_STORAGE_DIR"], "auth0|bob", "fallback")
+    backdate(env["LOCAL_STORAGE_DIR"], "auth0|bob", "fallback", 40)
 
-    # Everything in moto was written just now: run prune 40 days from now.
-    shifted = dict(env, LD_PRELOAD=faketime_library(), FAKETIME="+40d", FAKETIME_DONT_RESET="1")
-    kept = run(recstore, ["prune", "--older-than", "50"], shifted, str(tmp_path))
+    kept = run(recstore, ["prune", "--older-than", "50"], env, str(tmp_path))
     assert kept.returncode == 0, kept.stdout + kept.stderr
     assert "0 recordings deleted" in kept.stdout
     assert len(bucket_objects(moto)) == 7
 
-    dry = run(recstore, ["prune", "--older-than", "30", "--dry-run"], shifted, str(tmp_path))
-    assert dry.returncode == 0 and "would delete s3 user_recordings/auth0|alice/s1/" in dry.stdout
+    dry = run(recstore, ["prune", "--older-than", "30", "--dry-run"], env, str(tmp_path))
+    assert dry.returncode == 0 and "would delete s3 user_recordings/auth0|alice/s1/" in dry.stdout, dry.stdout
     assert "would delete local user_recordings/auth0|bob/fallback/" in dry.stdout
     assert len(bucket_objects(moto)) == 7
 
-    done = run(recstore, ["prune", "--older-than", "30"], shifted, str(tmp_path))
+    done = run(recstore, ["prune", "--older-than", "30"], env, str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     for session in ("s1", "s2"):
         assert f"deleted s3 user_recordings/auth0|alice/{session}/ (3 objects" in done.stdout
