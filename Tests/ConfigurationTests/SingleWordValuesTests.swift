@@ -29,7 +29,7 @@ final class SingleWordValuesTests: XCTestCase {
     func testInnerWhitespaceIsRefused() {
         XCTAssertEqual(refusal(["AUTH0_AUDIENCE": "https://api.example other"])?.variable, "AUTH0_AUDIENCE")
         XCTAssertEqual(refusal(["AUTH0_ISSUER": "https://i.example/\tx"])?.variable, "AUTH0_ISSUER")
-        XCTAssertEqual(refusal(["AUTH0_JWKS_URL": "https://i.example/jwks.json\u{00A0}"])?.variable, "AUTH0_JWKS_URL")
+        XCTAssertEqual(refusal(["AUTH0_JWKS_URL": "https://i.example/jw\u{00A0}ks.json"])?.variable, "AUTH0_JWKS_URL")
     }
 
     func testRefusedEvenForStorageOnlyCommands() {
