@@ -349,3 +349,30 @@ def test_production_conf_same_host_accel_and_json_404_for_a_missing_file(product
     r = requests.get(s2.https + f"/api/v1/recordings/auth0%7Calice/{sid2}/audio", headers=s2.headers, verify=False, timeout=30)
     assert r.status_code == 404, r.text
     assert r.headers["Content-Type"].startswith("application/json") and r.json()["detail"]
+
+
+def test_dev_stack_still_lets_nginx_send_local_audio(make_stack, release_binary, tmp_path):
+    """RECSTORE_ACCEL_PREFIX moved from the shared params into the dev template (nginx
+    on the same host): there nginx still sends the file, not the responder."""
+    out = subprocess.run([str(release_binary), "dev-issuer", "--dir", str(tmp_path / "issuer")],
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    env = dict(line.split("=", 1) for line in out.splitlines())
+    env = {k: v.strip("'") for k, v in env.items()}
+    stack = make_stack(env=env)
+    token = subprocess.run([str(release_binary), "token", "--sub", "auth0|alice", "--dir", str(tmp_path / "issuer")],
+                           capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    audio = _wav(256 * 1024)
+    r = stack.post("/api/v1/save_recording_details", headers=headers, timeout=60,
+                   files={"audio": ("a.wav", audio, "audio/wav")})
+    assert r.status_code == 201, r.text
+    sid = _session_id(r.json())
+    got = stack.get(f"/api/v1/recordings/auth0%7Calice/{sid}/audio", headers=headers, timeout=30)
+    assert got.status_code == 200 and got.content == audio
+
+    def audio_line():
+        return [rec for rec in stack.log_records()
+                if rec.get("msg") == "request" and str(rec.get("path", "")).endswith("/audio")]
+    lines = wait_until(audio_line, timeout=20, interval=0.1)
+    assert lines, stack.log_text()[-2000:]
+    assert lines[-1]["bytes_out"] < 4096, lines[-1]
