@@ -68,6 +68,38 @@ def environment_file(path):
     return values
 
 
+def unit_command(root, unit, configuration):
+    """The installed unit's ExecStart as argv, and the environment systemd would give it
+    (EnvironmentFile= values; none when the binary reads the file itself)."""
+    import shlex
+    start, env_file = None, False
+    for line in (root / "lib/systemd/system" / unit).read_text().splitlines():
+        line = line.strip()
+        if line.startswith("ExecStart="):
+            start = shlex.split(line.split("=", 1)[1])
+        elif line.startswith("EnvironmentFile="):
+            env_file = True
+    assert start, f"{unit} has no ExecStart"
+    return start, (configuration if env_file else {})
+
+
+def with_option(argv, name, value):
+    """argv with `name value` replaced (value None: removed), or appended."""
+    out, i, found = [], 0, False
+    while i < len(argv):
+        if argv[i] == name:
+            found = True
+            if value is not None:
+                out += [name, value]
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    if not found and value is not None:
+        out += [name, value]
+    return out
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -179,6 +211,12 @@ def test_maintainer_scripts_made_user_and_directories_and_started_nothing(root, 
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, www_data, 0o750), directory
     env_file = (root / "etc/recstore/recstore.env").stat()
     assert env_file.st_uid == 0 and env_file.st_mode & 0o777 == 0o640
+    # Readable as the units run recstore (User=recstore, Group=www-data: supplementary
+    # groups are only those it is listed in), not by nginx's user.
+    r = run_in_root(root, ["cat", "/etc/recstore/recstore.env"], user="recstore:www-data", check=False)
+    assert r.returncode == 0, r.stderr
+    r = run_in_root(root, ["cat", "/etc/recstore/recstore.env"], user="www-data:www-data", check=False)
+    assert r.returncode != 0 and "Permission denied" in r.stderr
     # Units installed, none enabled: no *.wants link anywhere, no unit started.
     for unit in ("recstore.service", "recstore-activated.socket", "recstore-sync.timer", "recstore-prune.timer"):
         assert (root / "lib/systemd/system" / unit).exists()
@@ -230,9 +268,13 @@ def test_serve_behind_the_roots_nginx_saves_and_reads(root, local_configuration)
     try:
         responder_log = open(prefix / "responder.log", "w")
         logs.append(responder_log)
+        argv, env = unit_command(root, "recstore.service", local_configuration)
+        argv = with_option(argv, "--socket", None)
+        argv = with_option(argv, "--listen", f"127.0.0.1:{upstream}")
+        argv = with_option(argv, "--workers", "2")
+        argv = with_option(argv, "--threads", "2")
         processes.append(subprocess.Popen(
-            in_root(root, ["recstore", "serve", "--listen", f"127.0.0.1:{upstream}", "--workers", "2", "--threads", "2"],
-                    user="recstore:www-data", cwd="/var/lib/recstore", env=local_configuration),
+            in_root(root, argv, user="recstore:www-data", cwd="/var/lib/recstore", env=env),
             stdout=responder_log, stderr=subprocess.STDOUT))
         nginx_log = open(prefix / "nginx.stderr", "w")
         logs.append(nginx_log)
