@@ -6,7 +6,10 @@ import Storage
 public enum APIRoutes {
     public static func register(on router: Router, context: APIContext) {
         // Uploads are staged here; a crashed worker's leftovers go (live uploads stay).
-        try? FileManager.default.createDirectory(atPath: context.temporaryDirectory, withIntermediateDirectories: true)
+        // 0750 like every directory of the store (the root included): recordings are
+        // never readable by other users.
+        try? FileManager.default.createDirectory(atPath: context.temporaryDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o750])
         TemporaryFiles.sweep(directory: context.temporaryDirectory)
         let recordings = RecordingRoutes(context: context)
         let list = ListRecordings(context: context)

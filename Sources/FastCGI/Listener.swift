@@ -79,9 +79,10 @@ public final class Listener: @unchecked Sendable {
             Glibc.close(fd)
             throw ListenerError(message)
         }
-        // nginx's workers run as another user (often `nobody`): they need write
-        // permission on the socket to connect.
-        chmod(path, 0o666)
+        // Owner and group only (never world-writable): nginx connects as the same
+        // user (`make run`) or through the group the responder runs with (the
+        // systemd units: Group=www-data), which owns the socket file.
+        chmod(path, 0o660)
         guard listen(fd, backlog) == 0 else {
             let message = "cannot listen on \(path): \(errorText())"
             Glibc.close(fd)

@@ -41,6 +41,8 @@ final class ResponseSender {
 
     private func deliver(_ original: Response) throws -> Outcome {
         var response = original
+        // Every answer under /api/v1, errors and fallbacks included, is private.
+        if PrivateResponses.applies(to: request.rawPath) { PrivateResponses.mark(&response.headers) }
         response.headers.set("X-Request-ID", request.requestID)
         let code = response.status.rawValue
         let mayHaveBody = !(100..<200).contains(code) && code != 204 && code != 304
@@ -61,10 +63,11 @@ final class ResponseSender {
                 try writeHead(response)
                 return .complete
             }
-            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            // O_NOFOLLOW: a symlink planted in the storage tree never leads outside it.
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
             guard fd >= 0 else {
                 let code = errno
-                if code == ENOENT { return try deliver(HTTPError(.notFound, "Not Found").response) }
+                if code == ENOENT || code == ELOOP { return try deliver(HTTPError(.notFound, "Not Found").response) }
                 Log.error("cannot open response file", ["request_id": request.requestID, "error": errorText(code)])
                 return try deliver(HTTPError(.internalServerError, "Internal Server Error").response)
             }

@@ -81,7 +81,7 @@ public final class LocalStore: ObjectStore {
         do {
             defer { close(fd) }
             guard fsync(fd) == 0 else { throw POSIXFile.unavailable("cannot sync", file.path) }
-            _ = fchmod(fd, StoredFileMode.value)
+            _ = fchmod(fd, 0o640)
             st = try POSIXFile.fileStatus(fd, path: file.path)
         }
         var directoryStatus = stat()
@@ -103,21 +103,21 @@ public final class LocalStore: ObjectStore {
     }
 
     /// Creates a temporary file in `directory`, fills it, makes it durable and
-    /// readable as StoredFileMode says; returns its path and status. Removed again on failure.
+    /// group-readable (0640: the responder's group, which nginx is in, never others); returns its path and status. Removed again on failure.
     func writeTemporary(in directory: String, _ fill: (Int32, String) throws -> Void) throws -> (String, stat) {
         try POSIXFile.makeDirectories(directory)
         let temp = directory + "/.~tmp." + POSIXFile.randomHex()
-        var fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, StoredFileMode.value)
+        var fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o640)
         if fd < 0 && errno == ENOENT {
             // A concurrent delete removed the emptied directory: make it again once.
             try POSIXFile.makeDirectories(directory)
-            fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, StoredFileMode.value)
+            fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o640)
         }
         guard fd >= 0 else { throw POSIXFile.unavailable("cannot create", temp) }
         do {
             defer { close(fd) }
             try fill(fd, temp)
-            _ = fchmod(fd, StoredFileMode.value)
+            _ = fchmod(fd, 0o640)
             guard fsync(fd) == 0 else { throw POSIXFile.unavailable("cannot sync", temp) }
             return (temp, try POSIXFile.fileStatus(fd, path: temp))
         } catch {

@@ -42,8 +42,9 @@ enum POSIXFile {
     static func isRegular(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFREG }
     static func isDirectory(_ st: stat) -> Bool { st.st_mode & S_IFMT == S_IFDIR }
 
-    /// Makes `path` and any missing parents (mode 0755 so a front end running as
-    /// another user can serve the files).
+    /// Makes `path` and any missing parents, mode 0750: nginx serves the files
+    /// through the responder's group (the systemd units run it with nginx's group);
+    /// other users never see recordings.
     static func makeDirectories(_ path: String) throws {
         var st = stat()
         if stat(path, &st) == 0 {
@@ -52,7 +53,7 @@ enum POSIXFile {
         }
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path && parent != "/" { try makeDirectories(parent) }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST { throw unavailable("cannot create directory", path) }
+        if mkdir(path, 0o750) != 0 && errno != EEXIST { throw unavailable("cannot create directory", path) }
     }
 
     /// Makes a directory entry durable after a rename, link or unlink in it.

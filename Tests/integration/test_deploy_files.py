@@ -224,7 +224,7 @@ def production_stack(tmp_path, release_binary):
         if accel:
             site = prefix / "site.conf"
             text = site.read_text()
-            marker = "location / {\n"
+            marker = "location /api/ {\n"
             head, _, tail = text.rpartition(marker)
             include_end = tail.index(";\n", tail.index("include ")) + 2
             tail = tail[:include_end] + "        fastcgi_param RECSTORE_ACCEL_PREFIX /_recstore_files/;\n" + tail[include_end:]

@@ -53,7 +53,8 @@ public struct MultipartReader {
         } catch {
             sink?.discard()
             form.removeTemporaryFiles()
-            _ = try? body.drain()
+            // The rest of the body is not read: the answer goes out at once and the
+            // transport discards a bounded remainder.
             throw error
         }
     }
