@@ -47,6 +47,9 @@ public struct Configuration: Sendable {
     /// server is often on a private network clients cannot reach).
     public var s3AudioDownload: String = "auto"
 
+    // CORS (see CORSOrigins): the browser origins allowed to call /api/v1; none by default.
+    public var corsAllowOrigins: [String] = []
+
     /// Whether audio downloads in S3 answer with a presigned 302.
     public var redirectsAudioToS3: Bool {
         switch s3AudioDownload {
@@ -184,6 +187,8 @@ public struct Configuration: Sendable {
             }
             c.s3AudioDownload = v.lowercased()
         }
+        // CORS
+        if let (_, v) = value("CORS_ALLOW_ORIGINS") { c.corsAllowOrigins = try CORSOrigins.parse(v) }
         return c
     }
 

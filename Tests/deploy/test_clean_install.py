@@ -258,7 +258,6 @@ def test_serve_behind_the_roots_nginx_saves_and_reads(root, local_configuration)
     conf = production_nginx.prepare(prefix, http_port, https_port, f"127.0.0.1:{upstream}",
                                     storage_dir="/var/lib/recstore/uploads",
                                     source=root / DOC.lstrip("/") / "examples/nginx/production.conf",
-                                    params=root / DOC.lstrip("/") / "examples/nginx/recstore_fastcgi_params",
                                     path_in_root=inner, user="www-data")
     t = run_in_root(root, ["nginx", "-t", "-p", inner(prefix), "-c", conf], check=False)
     assert t.returncode == 0, t.stderr

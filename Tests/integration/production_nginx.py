@@ -2,8 +2,8 @@
 clean-install test (Tests/deploy), without changing what the file says otherwise.
 
 Only what names this machine is rewritten: the listen ports, the upstream hosts, the
-certificate, and the absolute paths (logs, ACME webroot, storage, the params include)
-into PREFIX. Every rewrite must match, so a change to production.conf that a rewrite no
+certificate, and the absolute paths (logs, ACME webroot, storage, the files included
+from /etc/nginx/) into PREFIX. Every rewrite must match, so a change to production.conf that a rewrite no
 longer fits fails the tests instead of silently testing a different file.
 """
 
@@ -22,7 +22,7 @@ def _sub(pattern, replacement, text, flags=0, minimum=1):
     return new
 
 
-def rewrite(text, prefix, http_port, https_port, upstream, cert, key, params_path, storage_dir):
+def rewrite(text, prefix, http_port, https_port, upstream, cert, key, storage_dir):
     """production.conf's text with this machine's ports and paths."""
     text = _sub(r"^\s*listen \[::\]:(80|443)[^;]*;\n", "", text, flags=re.M, minimum=2)
     text = _sub(r"listen 80;", f"listen 127.0.0.1:{http_port};", text)
@@ -37,8 +37,16 @@ def rewrite(text, prefix, http_port, https_port, upstream, cert, key, params_pat
     text = _sub(r"/var/log/nginx/", f"{prefix}/logs/", text)
     text = _sub(r"root /var/www/acme;", f"root {prefix}/acme;", text)
     text = _sub(r"alias /var/lib/recstore/uploads/;", f"alias {storage_dir}/;", text)
-    text = _sub(r"include /etc/nginx/recstore_fastcgi_params;", f"include {params_path};", text, minimum=2)
+    # Every file it includes from /etc/nginx/ (the params, the CORS map and headers)
+    # is a copy next to it in the prefix.
+    text = _sub(r"include /etc/nginx/(recstore_[A-Za-z0-9_.]+);", lambda m: f"include {prefix}/{m.group(1)};",
+                text, minimum=2)
     return text
+
+
+def included_files(text):
+    """Names of the files the configuration includes from /etc/nginx/."""
+    return sorted(set(re.findall(r"include /etc/nginx/(recstore_[A-Za-z0-9_.]+);", text)))
 
 
 def main_conf(prefix, site_conf, user=None):
@@ -62,8 +70,9 @@ def make_certificate(directory):
 
 
 def prepare(prefix, http_port, https_port, upstream, storage_dir=None, source=PRODUCTION_CONF,
-            params=FASTCGI_PARAMS, path_in_root=lambda p: p, user=None):
-    """Writes PREFIX/nginx.conf (+ the site, params, certificate, directories); returns
+            path_in_root=lambda p: p, user=None):
+    """Writes PREFIX/nginx.conf (+ the site, the files it includes, which must sit next
+    to `source`, a certificate, directories); returns
     the path of nginx.conf as nginx will see it. `path_in_root` maps a host path under
     a chroot to the path nginx sees inside it."""
     prefix = Path(prefix)
@@ -71,11 +80,12 @@ def prepare(prefix, http_port, https_port, upstream, storage_dir=None, source=PR
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     storage_dir = storage_dir or path_in_root(str(prefix / "uploads"))
     cert, key = make_certificate(prefix)
-    params_copy = prefix / "recstore_fastcgi_params"
-    params_copy.write_text(Path(params).read_text())
+    text = Path(source).read_text()
+    for name in included_files(text):
+        (prefix / name).write_text((Path(source).parent / name).read_text())
     inner = path_in_root(str(prefix))
-    site = rewrite(Path(source).read_text(), inner, http_port, https_port, upstream,
-                   f"{inner}/cert.pem", f"{inner}/key.pem", f"{inner}/recstore_fastcgi_params", storage_dir)
+    site = rewrite(text, inner, http_port, https_port, upstream,
+                   f"{inner}/cert.pem", f"{inner}/key.pem", storage_dir)
     (prefix / "site.conf").write_text(site)
     (prefix / "nginx.conf").write_text(main_conf(inner, f"{inner}/site.conf", user=user))
     return f"{inner}/nginx.conf"
