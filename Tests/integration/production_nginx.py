@@ -39,14 +39,14 @@ def rewrite(text, prefix, http_port, https_port, upstream, cert, key, storage_di
     text = _sub(r"alias /var/lib/recstore/uploads/;", f"alias {storage_dir}/;", text)
     # Every file it includes from /etc/nginx/ (the params, the CORS map and headers)
     # is a copy next to it in the prefix.
-    text = _sub(r"include /etc/nginx/(recstore_[A-Za-z0-9_.]+);", lambda m: f"include {prefix}/{m.group(1)};",
-                text, minimum=2)
+    text = _sub(r"^(\s*)include /etc/nginx/(recstore_[A-Za-z0-9_.]+);",
+                lambda m: f"{m.group(1)}include {prefix}/{m.group(2)};", text, flags=re.M, minimum=2)
     return text
 
 
 def included_files(text):
     """Names of the files the configuration includes from /etc/nginx/."""
-    return sorted(set(re.findall(r"include /etc/nginx/(recstore_[A-Za-z0-9_.]+);", text)))
+    return sorted(set(re.findall(r"^\s*include /etc/nginx/(recstore_[A-Za-z0-9_.]+);", text, flags=re.M)))
 
 
 def main_conf(prefix, site_conf, user=None):
