@@ -66,6 +66,10 @@ public struct Configuration: Sendable {
     public var requestBodyMaxSeconds: Int = 3600
     // --- end request body deadline
 
+    // MARK: Resumable uploads (tus)
+    /// Lifetime of a resumable upload since its creation or last PATCH.
+    public var uploadExpirySeconds: Int = 86_400
+
     /// The whole environment (process over `.env`), for the AWS credential chain.
     public var environment: [String: String] = [:]
 
@@ -189,6 +193,8 @@ public struct Configuration: Sendable {
         }
         // CORS
         if let (_, v) = value("CORS_ALLOW_ORIGINS") { c.corsAllowOrigins = try CORSOrigins.parse(v) }
+        // Resumable uploads (tus)
+        if let n = try integer("UPLOAD_EXPIRY_SECONDS", 1...(366 * 86_400)) { c.uploadExpirySeconds = Int(n) }
         return c
     }
 
