@@ -84,6 +84,7 @@ public struct Configuration: Sendable {
     public static func load(_ env: [String: String], requireIdentity: Bool = true) throws(ConfigurationError) -> Configuration {
         var c = Configuration()
         c.environment = env
+        try refuseMultiWordValues(env)
         func value(_ names: String...) -> (String, String)? {
             for n in names { if let v = env[n]?.trimmingCharacters(in: .whitespaces), !v.isEmpty { return (n, v) } }
             return nil
