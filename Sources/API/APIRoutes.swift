@@ -14,10 +14,23 @@ public enum APIRoutes {
         let settings = SettingsRoutes(context: context)
         let service = ServiceRoutes(context: context)
 
-        func add(_ method: String, _ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
+        // Each request's storage work has one budget (see `Deadline`): reads the read
+        // budget, small writes the save budget; a save sets its own once its upload
+        // has arrived (the client's upload time is not the store's).
+        let readBudget = Double(context.configuration.s3ReadBudgetSeconds)
+        let writeBudget = Double(context.configuration.s3SaveBudgetSeconds)
+        func add(_ method: String, _ path: String, budget: Double? = nil, _ handler: @escaping @Sendable (Request) throws -> Response) {
+            let seconds = budget ?? (method == "GET" || method == "HEAD" ? readBudget : writeBudget)
+            router.add(method, path) { request in
+                try Deadline.with(Deadline(secondsFromNow: seconds)) {
+                    try StorageFailures.translating(request) { try handler(request) }
+                }
+            }
+        }
+        func addSave(_ method: String, _ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
             router.add(method, path) { request in try StorageFailures.translating(request) { try handler(request) } }
         }
-        add("POST", "/api/v1/save_recording_details", save.handle)
+        addSave("POST", "/api/v1/save_recording_details", save.handle)
         add("GET", "/api/v1/user_recordings/{user_id}", list.handle)
         add("GET", "/api/v1/recordings/{user_id}/{session_id}", recordings.get)
         add("DELETE", "/api/v1/recordings/{user_id}/{session_id}", recordings.delete)

@@ -15,9 +15,11 @@ enum StorageFailures {
 
     static func http(_ error: StorageError, _ request: Request) -> HTTPError {
         switch error {
-        case .unavailable(let reason):
-            Log.warning("storage unavailable", ["request_id": request.requestID, "path": request.rawPath, "error": reason])
-            return HTTPError.unavailable("Storage is temporarily unavailable; please try again later.")
+        case .unavailable(let failure):
+            Log.emit(.warning, "storage unavailable", fields: [("request_id", request.requestID), ("path", request.rawPath),
+                                                               ("error", failure.reason)] + failure.logFields.map { ($0.0, $0.1 as Any) })
+            return HTTPError.unavailable("Storage is temporarily unavailable; please try again later.",
+                                         retryAfter: failure.retryAfter ?? 5)
         case .notFound:
             return HTTPError.notFound("Not found.")
         case .alreadyExists:

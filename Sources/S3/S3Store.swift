@@ -26,7 +26,8 @@ public final class S3Store: ObjectStore {
                           addressing: S3Addressing(bucket: bucket, region: region, endpoint: endpoint),
                           credentials: credentials, retry: options.retry,
                           connectTimeout: options.connectTimeout, lowSpeedTime: options.lowSpeedTime,
-                          signingForms: endpoint == nil ? nil : SigningFormPreference())
+                          signingForms: endpoint == nil ? nil : SigningFormPreference(),
+                          breaker: CircuitBreaker(threshold: options.breakerThreshold, coolDown: options.breakerCoolDown))
     }
 
     var session: CurlSession { CurlSession.perThread }
@@ -160,6 +161,7 @@ public final class S3Store: ObjectStore {
         try S3Keys.check(key)
         var r = request("GetObject", "GET", key: key)
         r.timeout = 0
+        r.streamsResponse = true
         if let range { r.headers = [("Range", "bytes=\(range.first)-\(range.last)")] }
         try withoutActuallyEscaping(sink) { sink in
             let (response, _) = try client.send(r, session: session, sink: sink)
@@ -277,11 +279,15 @@ public final class S3Store: ObjectStore {
         var once = client
         once.retry = RetryPolicy(maxAttempts: 1)
         once.connectTimeout = min(once.connectTimeout, options.readinessTimeout)
-        let (response, _) = try once.send(r, session: session)
+        let (response, _) = try Deadline.with(Deadline(secondsFromNow: options.readinessTimeout)) {
+            try once.send(r, session: session)
+        }
         switch response.status {
         case 200: return
-        case 404: throw StorageError.unavailable("S3 bucket \(bucket) does not exist")
-        default: throw StorageError.unavailable("S3 bucket \(bucket): HTTP \(response.status)")
+        case 404: throw StorageError.unavailable(StoreFailure(.other, "S3 bucket \(bucket) does not exist", operation: "HeadBucket",
+                                                              status: 404, code: "NoSuchBucket"))
+        default: throw StorageError.unavailable(StoreFailure(.other, "S3 bucket \(bucket): HTTP \(response.status)", operation: "HeadBucket",
+                                                             status: response.status))
         }
     }
 }

@@ -47,6 +47,11 @@ enum Stores {
         var options = S3Options()
         options.multipartThreshold = configuration.s3MultipartThreshold
         options.partSize = configuration.s3PartSize
+        options.connectTimeout = Double(configuration.s3ConnectTimeoutSeconds)
+        options.lowSpeedTime = configuration.s3LowSpeedSeconds
+        options.retry = RetryPolicy(maxAttempts: configuration.s3MaxAttempts)
+        options.breakerThreshold = configuration.s3BreakerFailures
+        options.breakerCoolDown = Double(configuration.s3BreakerCooldownSeconds)
         adjust(&options)
         return S3Store(bucket: name, region: configuration.region, endpoint: configuration.s3Endpoint,
                        credentials: credentials, options: options)
