@@ -34,7 +34,9 @@ struct MultipartUpload {
             let etags = try sendParts(uploadID: uploadID)
             return try complete(uploadID: uploadID, etags: etags)
         } catch {
-            abort(uploadID: uploadID)
+            // Its own few seconds, even when the save's budget is what ran out; if
+            // S3 is down the sweep aborts it later.
+            Deadline.replacing(Deadline(secondsFromNow: 5)) { abort(uploadID: uploadID) }
             throw error
         }
     }

@@ -18,6 +18,7 @@ enum App {
                                  temporaryDirectory: local.temporaryDirectory)
         let router = Router()
         APIRoutes.register(on: router, context: context)
+        Housekeeping.start(storage, interval: configuration.sweepIntervalSeconds)
         return router
     }
 }
