@@ -25,7 +25,8 @@ extension S3Store: LeftoverCleaning {
     /// ten pages of 1,000 per run. `age` (the orphan age) is not used: a multipart
     /// upload's own bounds are longer.
     public func removeStaleLeftovers(olderThan age: Double, now: Date) throws -> Int {
-        let policy = StaleUploadPolicy()
+        var policy = StaleUploadPolicy()
+        policy.recordingUploadAge = options.staleRecordingUploadSeconds
         var aborted = 0
         var keyMarker: String?
         var uploadMarker: String?

@@ -19,6 +19,9 @@ public struct S3Options: Sendable {
     /// stays open (`S3_BREAKER_FAILURES`, `S3_BREAKER_COOLDOWN_SECONDS`).
     public var breakerThreshold: Int = 5
     public var breakerCoolDown: Double = 30
+    /// A multipart upload of a recording older than this is stale: no save's budget
+    /// lasts that long (see `StaleUploadPolicy`).
+    public var staleRecordingUploadSeconds: Double = 3600
     /// Seconds for the `/readyz` check (one attempt, no retry).
     public var readinessTimeout: Double = 3
     public var retry = RetryPolicy()

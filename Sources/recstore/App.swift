@@ -53,6 +53,10 @@ enum Stores {
         options.retry = RetryPolicy(maxAttempts: configuration.s3MaxAttempts)
         options.breakerThreshold = configuration.s3BreakerFailures
         options.breakerCoolDown = Double(configuration.s3BreakerCooldownSeconds)
+        // A save's multipart upload lives at most its budget (the configured seconds
+        // plus one per MiB); beyond that, and the orphan age, and some clock skew, it is stale.
+        let longestSave = Double(configuration.s3SaveBudgetSeconds) + Double(configuration.maxUploadBytes) / (1024 * 1024)
+        options.staleRecordingUploadSeconds = max(Double(configuration.orphanAgeSeconds), longestSave) + 10
         adjust(&options)
         return S3Store(bucket: name, region: configuration.region, endpoint: configuration.s3Endpoint,
                        credentials: credentials, options: options)
