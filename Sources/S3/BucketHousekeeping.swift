@@ -14,8 +14,11 @@ public struct StaleUploadPolicy: Sendable {
     public var otherUploadAge: Double = 86_400
     public init() {}
 
-    func isStale(key: String, initiated: Date, now: Date) -> Bool {
-        let age = now.timeIntervalSince(initiated)
+    /// Stale when both S3's `Initiated` and how long this process has seen the
+    /// upload say so: a server's clock can be off (moto reports a fixed date in
+    /// 2010), and a live upload must never be aborted for it.
+    func isStale(key: String, initiated: Date, seenFor: Double, now: Date) -> Bool {
+        let age = min(now.timeIntervalSince(initiated), seenFor)
         return key.hasPrefix(recordingPrefix) ? age > recordingUploadAge : age > otherUploadAge
     }
 }
@@ -23,25 +26,42 @@ public struct StaleUploadPolicy: Sendable {
 extension S3Store: LeftoverCleaning {
     /// Aborts stale incomplete multipart uploads (see `StaleUploadPolicy`); at most
     /// ten pages of 1,000 per run. `age` (the orphan age) is not used: a multipart
-    /// upload's own bounds are longer.
+    /// upload's own bounds are longer. A process that sweeps once (`recstore sync`)
+    /// has seen no upload for long, so only the periodic sweep aborts any.
     public func removeStaleLeftovers(olderThan age: Double, now: Date) throws -> Int {
         var policy = StaleUploadPolicy()
         policy.recordingUploadAge = options.staleRecordingUploadSeconds
         var aborted = 0
         var keyMarker: String?
         var uploadMarker: String?
+        var listed = Set<String>()
+        var complete = false
+        let seenAt = Deadline.now()
         for _ in 0..<10 {
             let page = try listMultipartUploads(keyMarker: keyMarker, uploadIDMarker: uploadMarker)
-            for upload in page.uploads where policy.isStale(key: upload.key, initiated: upload.initiated, now: now) {
+            let seenFor: [String: Double] = uploadSightings.withLock { sightings in
+                var ages: [String: Double] = [:]
+                for upload in page.uploads {
+                    let first = sightings[upload.uploadID] ?? seenAt
+                    if sightings.count < 100_000 { sightings[upload.uploadID] = first }
+                    ages[upload.uploadID] = seenAt - first
+                }
+                return ages
+            }
+            listed.formUnion(page.uploads.map(\.uploadID))
+            for upload in page.uploads where policy.isStale(key: upload.key, initiated: upload.initiated,
+                                                            seenFor: seenFor[upload.uploadID] ?? 0, now: now) {
                 if try abortMultipartUpload(key: upload.key, uploadID: upload.uploadID) {
                     aborted += 1
                     Log.warning("aborted a stale S3 multipart upload", ["key": upload.key, "upload_id": upload.uploadID,
                                                                        "initiated": Timestamp.iso8601(upload.initiated)])
                 }
             }
-            guard let next = page.next else { break }
+            guard let next = page.next else { complete = true; break }
             (keyMarker, uploadMarker) = next
         }
+        // Forget uploads that are gone (completed, aborted), once the whole list was seen.
+        if complete { uploadSightings.withLock { $0 = $0.filter { listed.contains($0.key) } } }
         return aborted
     }
 

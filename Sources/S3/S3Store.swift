@@ -3,6 +3,7 @@ import Diagnostics
 import Foundation
 import Storage
 import Digests
+import Synchronization
 
 /// The `ObjectStore` of an S3 bucket (AWS, or an S3-compatible server), over libcurl
 /// with our own SigV4. Every request thread uses its own keep-alive connection
@@ -12,6 +13,8 @@ public final class S3Store: ObjectStore {
     public let region: String
     public let options: S3Options
     let client: S3Client
+    /// Upload id → when this process first saw it incomplete (see `removeStaleLeftovers`).
+    let uploadSightings = Mutex<[String: Double]>([:])
 
     public var kind: StoreKind { .s3 }
 

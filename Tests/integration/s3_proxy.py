@@ -78,6 +78,12 @@ class S3Proxy:
             _shutdown(sock)
 
     @property
+    def connections(self):
+        """Sockets open through the proxy now (relayed ones count twice, held ones once)."""
+        with self._lock:
+            return len(self._live)
+
+    @property
     def requests(self):
         with self._lock:
             return self._requests

@@ -99,6 +99,7 @@ class HealthWatch:
         return self
 
     def __exit__(self, *exc):
+        wait_until(lambda: self.count >= 3, timeout=10)  # at least a few probes, however quick the phase
         self._stop.set()
         self._thread.join(timeout=10)
 
@@ -158,12 +159,12 @@ def test_a_failing_s3_degrades_within_budgets_and_loses_no_acknowledged_save(bas
         assert ready.status_code == 200, ready.text
         assert ready.json()["warnings"] and "s3 unreachable" in ready.json()["warnings"][0]
         assert proxy.endpoint.split("//")[1] not in ready.text and moto.bucket not in ready.text
-    assert health.count >= 5 and health.slow == [], f"/healthz slow or failing: {health.slow}"
+    assert health.count >= 3 and health.slow == [], f"/healthz slow or failing: {health.slow}"
 
     proxy.set_mode("pass")
     # After the cool-down one probe closes the breaker.
     assert wait_until(lambda: client.list().status_code == 200, timeout=COOL_DOWN + 15, interval=0.5)
-    listed = {info["session_id"]: info for info in client.list(params={"limit": 100}).json()}
+    listed = {info["session_id"]: info for info in client.list(query="?limit=100").json()}
     for session, audio in acknowledged.items():
         assert session in listed, f"{mode}: acknowledged save {session} not listed"
         r = client.get(listed[session]["audio_url"])
@@ -179,7 +180,7 @@ def test_sigterm_stops_the_stack_within_the_grace_period_while_s3_hangs(base, mo
     proxy.set_mode("hang")
     pool = ThreadPoolExecutor(4)
     futures = [pool.submit(client.save, audio=wav(0.1), session_id=f"term-{i}") for i in range(4)]
-    assert wait_until(lambda: proxy.requests >= 1, timeout=10)
+    assert wait_until(lambda: proxy.connections >= 1, timeout=10), "no save reached S3"
     started = time.monotonic()
     assert stack.stop(timeout=25) == 0
     took = time.monotonic() - started
@@ -237,7 +238,7 @@ def test_kill_9_of_a_worker_during_24_saves_loses_no_acknowledged_save_and_leave
     for i, r in acknowledged.items():
         got = client.get(r.json()["audio_url"])
         assert got.status_code == 200 and got.content == audios[i], f"kill-{i}"
-    listed = client.list(params={"limit": 100}).json()
+    listed = client.list(query="?limit=100").json()
     assert {f"kill-{i}" for i in acknowledged} <= {info["session_id"] for info in listed}
     for info in listed:
         got = client.get(info["audio_url"])
