@@ -67,6 +67,10 @@ public struct LeftoverSweep {
         for (group, objects) in groups.sorted(by: { $0.key < $1.key }) {
             guard summary.groups < maxGroups else { return }
             guard StorageService.leftovers(objects, commitName: commitName, olderThan: storage.orphanAge, now: now) else { continue }
+            // Never under a save of this prefix running on this host (a staged audio
+            // file keeps the time its upload began, so it can look old while committed).
+            guard let turn = HostLock(name: StorageService.saveLockName(scope: storage.lockScope, prefix: group)) else { continue }
+            defer { withExtendedLifetime(turn) {} }
             var removed = 0
             for object in objects {
                 // Still the very object listed (a new save would have a new ETag)?

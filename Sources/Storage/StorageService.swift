@@ -202,7 +202,7 @@ public final class StorageService: Sendable {
     @discardableResult
     public func create(prefix: String, commitName: String? = nil, _ build: (StoreKind) throws -> [NewObject]) throws -> StoreKind {
         let wait = Deadline.current ?? Deadline(secondsFromNow: 60)
-        guard let turn = HostLock.acquire(name: "save|" + lockScope + "|" + prefix, until: wait) else {
+        guard let turn = HostLock.acquire(name: Self.saveLockName(scope: lockScope, prefix: prefix), until: wait) else {
             // Another save of this very prefix is still running: it has taken it.
             throw StorageError.alreadyExists(prefix)
         }
@@ -236,6 +236,9 @@ public final class StorageService: Sendable {
         }
         throw lastError
     }
+
+    /// The host-wide lock saves of `prefix` take turns on (and the sweep respects).
+    static func saveLockName(scope: String, prefix: String) -> String { "save|" + scope + "|" + prefix }
 
     /// Throws `.alreadyExists` unless `prefix` is free in `store`; removes the
     /// leftovers of a save that died long enough ago (see `create`).
