@@ -264,3 +264,35 @@ def test_kill_9_of_a_worker_during_24_saves_loses_no_acknowledged_save_and_leave
         "uploads outside user_recordings/ are kept for a day"
     s3.abort_multipart_upload(Bucket=moto.bucket, Key=f"uploads/{user}/resumable", UploadId=kept)
     assert stale
+
+
+def test_leftovers_of_a_save_that_died_are_replaced_by_the_next_save_not_409_forever(base, moto, stacks):
+    stack = stacks(Stack("faults-orphan", base, {"STORAGE": "S3", "ORPHAN_AGE_SECONDS": "1", "SWEEP_INTERVAL_SECONDS": "0"},
+                         moto=moto))
+    client = stack.client()
+    user = client.sub
+    # In the bucket: an audio object without metadata, as a kill -9 leaves it.
+    stack.s3().put_object(Bucket=moto.bucket, Key=f"user_recordings/{user}/orphan/audio.wav", Body=b"half a save")
+    assert client.get(client.recording_path("orphan")).status_code == 404
+    audio = wav(0.3)
+    r = wait_until(lambda: (lambda r: r if r.status_code == 201 else None)(client.save(audio=audio, session_id="orphan")),
+                   timeout=15, interval=0.3)
+    assert r is not None, "the leftovers were never replaced"
+    assert client.get(r.json()["audio_url"]).content == audio
+    assert stack.s3_keys(f"user_recordings/{user}/orphan/") == sorted(
+        f"user_recordings/{user}/orphan/{n}" for n in ("audio.wav", "session_metadata.json", "transcript.txt"))
+
+    # On the local disk (a fallback save that died), older than the orphan age: replaced at once.
+    leftover = stack.local_path(f"user_recordings/{user}/orphan-local/audio.wav")
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"half a save")
+    old = time.time() - 600
+    os.utime(leftover, (old, old))
+    r = client.save(audio=audio, session_id="orphan-local")
+    assert r.status_code == 201, r.text
+    assert not leftover.exists()
+    assert client.get(r.json()["audio_url"]).content == audio
+
+    # A committed recording is never replaced, however old.
+    again = client.save(audio=wav(0.4), session_id="orphan")
+    assert again.status_code == 409, again.text
