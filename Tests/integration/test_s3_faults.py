@@ -122,9 +122,11 @@ def breaker_opened(stack):
 
 @pytest.mark.parametrize("mode", ["hang", "slow", "reset", "slowdown"])
 def test_a_failing_s3_degrades_within_budgets_and_loses_no_acknowledged_save(base, moto, proxy, stacks, mode):
-    # One worker: one breaker, so "the breaker opens" is one process's state.
-    stack = stacks(Stack(f"faults-{mode}", base, {"STORAGE": "S3", "AWS_ENDPOINT_URL_S3": proxy.endpoint, **FAST},
-                         moto=moto, workers=1))
+    # One worker: one breaker, so "the breaker opens" is one process's state. Threads
+    # to spare beyond the 8 saves at once: /healthz must not wait for a free one (a
+    # pool exhausted by slow clients is another matter, bounded at the edge).
+    stack = stacks(Stack(f"faults-{mode}", base, {"STORAGE": "S3", "AWS_ENDPOINT_URL_S3": proxy.endpoint, **FAST,
+                                                  "THREADS": "12"}, moto=moto, workers=1))
     client = stack.client()
     before = client.save(audio=wav(0.2), session_id="before")
     assert before.status_code == 201 and before.json()["storage"] == "s3", before.text
