@@ -24,8 +24,8 @@ public enum APIRoutes {
         // has arrived (the client's upload time is not the store's).
         let readBudget = Double(context.configuration.s3ReadBudgetSeconds)
         let writeBudget = Double(context.configuration.s3SaveBudgetSeconds)
-        func add(_ method: String, _ path: String, _ handler: @escaping Handler) {
-            let seconds = method == "GET" || method == "HEAD" ? readBudget : writeBudget
+        func add(_ method: String, _ path: String, budget: Double? = nil, _ handler: @escaping Handler) {
+            let seconds = budget ?? (method == "GET" || method == "HEAD" ? readBudget : writeBudget)
             router.add(method, path) { request in
                 try Deadline.with(Deadline(secondsFromNow: seconds)) { try handler(request) }
             }
@@ -34,7 +34,9 @@ public enum APIRoutes {
             router.add(method, path, handler)
         }
         addSave("POST", "/api/v1/save_recording_details", save.handle)
-        add("GET", "/api/v1/user_recordings/{user_id}", list.handle)
+        // A listing pages through every key of the user (1,000 a page): the save budget,
+        // and more per metadata document it has to fetch (see `ListRecordings`).
+        add("GET", "/api/v1/user_recordings/{user_id}", budget: writeBudget, list.handle)
         add("GET", "/api/v1/recordings/{user_id}/{session_id}", recordings.get)
         add("DELETE", "/api/v1/recordings/{user_id}/{session_id}", recordings.delete)
         add("GET", "/api/v1/recordings/{user_id}/{session_id}/audio", recordings.audio)
