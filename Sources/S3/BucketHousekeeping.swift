@@ -6,12 +6,12 @@ import Storage
 /// cost storage until aborted. The sweep aborts those of recordings older than
 /// `recordingUploadAge`, and any other older than `otherUploadAge`: other prefixes
 /// (resumable uploads) keep theirs open on purpose for as long as they may be
-/// resumed, and a day is beyond that.
+/// resumed (renewed by each PATCH), so that bound is far beyond their expiry.
 public struct StaleUploadPolicy: Sendable {
     public var recordingPrefix = "user_recordings/"
     /// A save's own multipart upload never lives this long (its budget is far shorter).
     public var recordingUploadAge: Double = 3600
-    public var otherUploadAge: Double = 86_400
+    public var otherUploadAge: Double = 7 * 86_400
     public init() {}
 
     /// Stale when both S3's `Initiated` and how long this process has seen the
@@ -31,6 +31,7 @@ extension S3Store: LeftoverCleaning {
     public func removeStaleLeftovers(olderThan age: Double, now: Date) throws -> Int {
         var policy = StaleUploadPolicy()
         policy.recordingUploadAge = options.staleRecordingUploadSeconds
+        policy.otherUploadAge = options.staleOtherUploadSeconds
         var aborted = 0
         var keyMarker: String?
         var uploadMarker: String?

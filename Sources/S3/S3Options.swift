@@ -22,9 +22,16 @@ public struct S3Options: Sendable {
     /// A multipart upload of a recording older than this is stale: no save's budget
     /// lasts that long (see `StaleUploadPolicy`).
     public var staleRecordingUploadSeconds: Double = 3600
+    /// Any other multipart upload (resumable uploads keep theirs open, renewed by
+    /// each PATCH) is stale only after this: a week, or twice their expiry.
+    public var staleOtherUploadSeconds: Double = 7 * 86_400
     /// Seconds for the `/readyz` check (one attempt, no retry).
     public var readinessTimeout: Double = 3
     public var retry = RetryPolicy()
+    /// Server-side copies above this size go as UploadPartCopy ranges (S3: 5 GiB at most
+    /// for one CopyObject); ranges of `copyPartSize`.
+    public var singleCopyLimit: Int64 = 5 * 1024 * 1024 * 1024
+    public var copyPartSize: Int64 = 512 * 1024 * 1024
 
     public init() {}
 }

@@ -14,12 +14,19 @@ enum App {
         let local = LocalStore(root: configuration.localStorageDir)
         let bucket = try Stores.bucket(configuration)
         let storage = StorageService(configuration: configuration, local: local, s3: bucket)
+        // Resumable uploads live in the active store (see `UploadStore`).
+        let uploads: any UploadStore = switch configuration.storage {
+        case .local: LocalUploadStore(root: configuration.localStorageDir)
+        case .s3: S3UploadStore(store: bucket!, stagingDirectory: local.temporaryDirectory)
+        }
         let context = APIContext(configuration: configuration, authenticator: authenticator, storage: storage,
-                                 temporaryDirectory: local.temporaryDirectory)
+                                 temporaryDirectory: local.temporaryDirectory, uploads: uploads)
         let router = Router()
         APIRoutes.register(on: router, context: context)
         Housekeeping.start(storage, interval: configuration.sweepIntervalSeconds)
-        return router
+        UploadSweeper.start(uploads, expirySeconds: configuration.uploadExpirySeconds)
+        // CORS in front of the router: preflights never reach a route (or storage).
+        return CORSResponder(wrapping: router, policy: CORSPolicy(allowedOrigins: configuration.corsAllowOrigins))
     }
 }
 
@@ -57,6 +64,7 @@ enum Stores {
         // plus one per MiB); beyond that, and the orphan age, and some clock skew, it is stale.
         let longestSave = Double(configuration.s3SaveBudgetSeconds) + Double(configuration.maxUploadBytes) / (1024 * 1024)
         options.staleRecordingUploadSeconds = max(Double(configuration.orphanAgeSeconds), longestSave) + 10
+        options.staleOtherUploadSeconds = max(7 * 86_400, 2 * Double(configuration.uploadExpirySeconds))
         adjust(&options)
         return S3Store(bucket: name, region: configuration.region, endpoint: configuration.s3Endpoint,
                        credentials: credentials, options: options)

@@ -263,7 +263,7 @@ def test_kill_9_of_a_worker_during_24_saves_loses_no_acknowledged_save_and_leave
     assert time.monotonic() - created > 19, "the recording's upload was aborted only once stale"
     others = s3.list_multipart_uploads(Bucket=moto.bucket).get("Uploads", [])
     assert [(u["Key"], u["UploadId"]) for u in others] == [(f"uploads/{user}/resumable", kept)], \
-        "uploads outside user_recordings/ are kept for a day"
+        "uploads outside user_recordings/ are kept far longer"
     s3.abort_multipart_upload(Bucket=moto.bucket, Key=f"uploads/{user}/resumable", UploadId=kept)
     assert stale
 
