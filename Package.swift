@@ -3,13 +3,17 @@ import PackageDescription
 
 // One direction of flow, one module per arrow:
 // nginx → FastCGI → HTTP → (router) → Auth → API → Storage → LocalStore | S3.
-// The C libraries are system-library targets with thin shim headers; no Swift
-// package dependencies are needed.
+// The C libraries are system-library targets with thin shim headers. The one Swift
+// package dependency is swift-argument-parser, for the command line only.
 let package = Package(
     name: "recstore",
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recstore", targets: ["recstore"]),
+    ],
+    dependencies: [
+        // The command line: help for every subcommand, --version, usage errors exit 64.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C libraries from Debian.
@@ -36,7 +40,8 @@ let package = Package(
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Auth
 import Configuration
 import Diagnostics
@@ -5,19 +6,22 @@ import Foundation
 import S3
 import Storage
 
+/// `recstore check`: the command line.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the configuration end to end: local storage, AWS credentials, the bucket, a probe object, the JWKS.",
+        discussion: "One line per check; exit status 1 when any failed. Reads the environment and .env like the service.")
+
+    func run() throws {
+        try exiting(with: runCheckCommand())
+    }
+}
+
 /// `recstore check`: the configuration end to end, one line per check —
 /// `name: ok (detail)`, `name: FAILED: reason` or `name: skipped (why)` — and a
 /// non-zero exit status when anything failed. Reads the environment and `.env`
 /// like the service does.
-func runCheckCommand(_ args: [String]) -> Int32 {
-    if let option = args.first {
-        if option == "--help" || option == "-h" {
-            writeOut("usage: recstore check\nChecks the configuration, local storage, AWS credentials, the bucket and the JWKS.\n")
-            return 0
-        }
-        writeError("recstore check: unknown option \(option)\nusage: recstore check\n")
-        return 2
-    }
+func runCheckCommand() -> Int32 {
     // The reasons are printed here in plain words; the store's own warnings would repeat them.
     Log.minimumLevel = .error
     var check = ConfigurationCheck()
