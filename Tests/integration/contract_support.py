@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import conftest
+import openapi_oracle
 from moto_server import MotoS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -361,6 +362,8 @@ def check_response(response):
         assert response.headers.get("Allow", "").strip(), f"{where}: no Allow"
     if status == 503:
         assert response.headers.get("Retry-After", "").strip(), f"{where}: no Retry-After"
+    # And what docs/openapi.yaml says of this route and status (schema, required headers).
+    openapi_oracle.check(response)
 
 
 class Client:
