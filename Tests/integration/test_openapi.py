@@ -146,7 +146,8 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
                "--generation-database", "none", "--report", "junit", "--report-dir", str(tmp_path / "report")]
     if not uploads_answered(stack):
         command += ["--exclude-path-regex", "^/api/v1/uploads"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=int(max_time) + 180,
+    # In the test's directory: schemathesis keeps a cache where it runs.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=int(max_time) + 180, cwd=tmp_path,
                             env={**os.environ, "NO_COLOR": "1"})
     output = result.stdout + result.stderr
     (tmp_path / "schemathesis.txt").write_text(output)
