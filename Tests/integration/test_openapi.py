@@ -85,6 +85,7 @@ def test_every_route_of_the_contract_is_documented():
         ("GET", "/api/v1/user_settings/{user_id}"), ("POST", "/api/v1/user_settings"),
         ("GET", "/api/v1/upload/storage-info"), ("GET", "/healthz"), ("GET", "/readyz"),
         ("OPTIONS", "/api/v1/uploads"), ("POST", "/api/v1/uploads"), ("HEAD", "/api/v1/uploads/{upload_id}"),
+        ("OPTIONS", "/api/v1/uploads/{upload_id}"),  # tus clients may ask the capabilities there too
         ("PATCH", "/api/v1/uploads/{upload_id}"), ("DELETE", "/api/v1/uploads/{upload_id}"),
         ("GET", "/api/v1/openapi.json"), ("GET", "/docs"),
     }
@@ -113,7 +114,7 @@ def test_the_document_describes_ids_multipart_parts_security_and_headers():
         assert f'"{name}"' in headers, name
     # Every secured operation answers 401 with a challenge; the open ones need no token.
     open_routes = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json"), ("GET", "/docs"),
-                   ("OPTIONS", "/api/v1/uploads")}
+                   ("OPTIONS", "/api/v1/uploads"), ("OPTIONS", "/api/v1/uploads/{upload_id}")}
     for path, item in d["paths"].items():
         for method, op in item.items():
             if method == "parameters":
