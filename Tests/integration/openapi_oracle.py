@@ -70,9 +70,18 @@ def operation_for(method, url):
     return None, None
 
 
+def _absolute_refs(node):
+    """The schema with its local `#/...` references pointing into the document."""
+    if isinstance(node, dict):
+        return {k: (BASE_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#/") else _absolute_refs(v))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_absolute_refs(v) for v in node]
+    return node
+
+
 def validate(schema_node, value, where):
-    schema = {"$ref": BASE_URI + "#" + schema_node["$ref"][1:]} if "$ref" in schema_node else \
-        {**schema_node, "$id": "urn:recstore:inline"}
+    schema = _absolute_refs(schema_node)
     validator = Draft202012Validator(schema, registry=_registry())
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     assert not errors, f"{where}: body does not match the document: " + "; ".join(
