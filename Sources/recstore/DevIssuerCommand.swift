@@ -1,6 +1,7 @@
 import ArgumentParser
 import Auth
 import Foundation
+import DevIssuer
 
 /// `recstore dev-issuer`: the command line.
 struct DevIssuerSubcommand: ParsableCommand {

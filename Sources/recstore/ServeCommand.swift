@@ -13,8 +13,9 @@ struct Serve: ParsableCommand {
             Without --socket or --listen, the listening socket is the one inherited on fd 0 \
             (spawn-fcgi, systemd StandardInput=socket) or passed by systemd socket activation (LISTEN_FDS).
 
-            Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the environment and .env \
-            and replaces the workers gracefully. Configuration: see README.md.
+            Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads --env-file and .env (the \
+            process environment itself cannot change) and replaces the workers gracefully. \
+            Configuration: see README.md.
             """)
 
     @Option(help: ArgumentHelp("Listen on a unix socket (a stale socket file is replaced).", valueName: "path"))
@@ -39,6 +40,18 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Write the supervisor's pid here once listening.", valueName: "path"))
     var pidFile: String?
 
+    @Option(help: ArgumentHelp("""
+        The listen queue of --socket/--listen (1...65535; default workers × threads × 2, at least 16): \
+        short, so a saturated host refuses and nginx fails over fast.
+        """, valueName: "n"))
+    var backlog: Int?
+
+    @Option(help: ArgumentHelp("""
+        An environment file (KEY=VALUE lines) read at start and on every SIGHUP; its values win over \
+        the process environment and .env.
+        """, valueName: "path"))
+    var envFile: String?
+
     func validate() throws {
         guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256, got \(workers)") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
@@ -48,12 +61,16 @@ struct Serve: ParsableCommand {
         guard (0...3600).contains(graceSeconds) else {
             throw ValidationError("--grace-seconds must be a number of seconds in 0...3600, got \(graceSeconds)")
         }
+        if let backlog, !(1...65535).contains(backlog) {
+            throw ValidationError("--backlog must be in 1...65535, got \(backlog)")
+        }
         if socket != nil && listen != nil { throw ValidationError("--socket and --listen exclude each other") }
     }
 
     func run() throws {
         try exiting(with: ServeCommand.run(socket: socket, listen: listen, workers: workers, threads: threads,
-                                           maxRequests: maxRequests, grace: graceSeconds, pidFile: pidFile))
+                                           maxRequests: maxRequests, grace: graceSeconds, pidFile: pidFile,
+                                           backlog: backlog, envFile: envFile))
     }
 }
 
@@ -61,10 +78,12 @@ struct Serve: ParsableCommand {
 /// runs the supervisor, which spawns the worker processes (`recstore worker`).
 enum ServeCommand {
     static func run(socket: String?, listen: String?, workers: Int, threads: Int, maxRequests: Int, grace: Double,
-                    pidFile: String?) -> Int32 {
+                    pidFile: String?, backlog: Int?, envFile: String?) -> Int32 {
+        let backlog = backlog ?? max(16, workers * threads * 2)
         // Check everything before listening: a bad value stops start-up, naming the variable.
-        let environment = workerEnvironment()
+        let environment: [String: String]
         do {
+            environment = try workerEnvironment(envFile: envFile)
             try LogLevel.apply(from: environment)
             // Credentials that cannot be resolved are a configuration error too.
             _ = try Stores.bucket(Configuration.load(environment))
@@ -93,7 +112,7 @@ enum ServeCommand {
 
         let listener: Listener
         do {
-            listener = try Listener.open(address)
+            listener = try Listener.open(address, backlog: Int32(backlog))
         } catch {
             printError("recstore serve: \(error)")
             return 1
@@ -108,7 +127,7 @@ enum ServeCommand {
             }
         }
         Log.info("listening", ["address": address.description, "workers": workers, "threads": threads,
-                               "max_requests": maxRequests])
+                               "max_requests": maxRequests, "backlog": backlog])
 
         var options = Supervisor.Options(
             workers: workers,
@@ -118,8 +137,8 @@ enum ServeCommand {
         let supervisor = Supervisor(
             listeningFD: listener.fd, options: options, environment: environment,
             reloadEnvironment: {
-                let environment = workerEnvironment()
                 do {
+                    let environment = try workerEnvironment(envFile: envFile)
                     try LogLevel.apply(from: environment)
                     _ = try Stores.bucket(Configuration.load(environment))
                     return .success(environment)
@@ -134,10 +153,14 @@ enum ServeCommand {
         return status
     }
 
-    /// The process environment over `.env`, without systemd's socket-passing
-    /// variables (they describe this process, not the workers).
-    static func workerEnvironment() -> [String: String] {
+    /// `.env`, then the process environment, then `--env-file` (read afresh each
+    /// time: that is what makes SIGHUP pick up an edited file), without systemd's
+    /// socket-passing variables (they describe this process, not the workers).
+    static func workerEnvironment(envFile: String?) throws -> [String: String] {
         var environment = DotEnv.environment()
+        if let envFile {
+            environment.merge(try DotEnv.file(envFile)) { _, fromFile in fromFile }
+        }
         for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { environment[name] = nil }
         return environment
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Auth
 import Foundation
+import DevIssuer
 
 /// `recstore token`: the command line.
 struct Token: ParsableCommand {
