@@ -105,6 +105,9 @@ def check(response):
         header = resolve(header)
         if header.get("required"):
             assert name in response.headers, f"{where}: required header {name} missing"
+        expected = header.get("schema", {}).get("const")
+        if expected is not None and name in response.headers:
+            assert response.headers[name] == str(expected), f"{where}: {name}: {response.headers[name]!r}, not {expected!r}"
     content = spec.get("content")
     if method == "HEAD" or not content:
         return
