@@ -147,6 +147,10 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
                "--generation-database", "none", "--report", "junit", "--report-dir", str(tmp_path / "report")]
     if not uploads_answered(stack):
         command += ["--exclude-path-regex", "^/api/v1/uploads"]
+    else:
+        # Their bodies are application/offset+octet-stream, which schemathesis cannot
+        # generate without a custom serializer; test_tus covers them with a tus client.
+        command += ["--exclude-operation-id", "tusCreate", "--exclude-operation-id", "tusAppend"]
     # In the test's directory: schemathesis keeps a cache where it runs.
     result = subprocess.run(command, capture_output=True, text=True, timeout=int(max_time) + 180, cwd=tmp_path,
                             env={**os.environ, "NO_COLOR": "1"})
@@ -155,7 +159,7 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
     summary = output[output.rfind("SUMMARY"):] if "SUMMARY" in output else output[-3000:]
     assert result.returncode == 0, output[-12000:]
     assert re.search(r"Tested: +1[0-9]", summary), summary  # the run reached the operations
-    assert re.search(r"Coverage \(in [0-9.]+s\)\s+✅ 1[0-9] passed", output), output[:3000]  # and covered them whole
+    assert re.search(r"Coverage \(in [0-9.]+s\)\s+✅ 1[0-9] passed\s", output), output[:3000]  # and covered them whole
     assert "Failures:" not in summary and "Errors:" not in summary, summary
     # The stack is unharmed and no client error became a 500 anywhere along the way.
     assert plain_session().get(stack.base_url + "/healthz", timeout=30).status_code == 200
