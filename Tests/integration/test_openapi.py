@@ -148,9 +148,13 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
     if not uploads_answered(stack):
         command += ["--exclude-path-regex", "^/api/v1/uploads"]
     else:
-        # Their bodies are application/offset+octet-stream, which schemathesis cannot
-        # generate without a custom serializer; test_tus covers them with a tus client.
-        command += ["--exclude-operation-id", "tusCreate", "--exclude-operation-id", "tusAppend"]
+        # POST and PATCH bodies are application/offset+octet-stream, which schemathesis
+        # cannot generate without a custom serializer; on HEAD and DELETE the protocol
+        # answers a missing or wrong Tus-Resumable with 412 before anything else, which
+        # negative_data_rejection does not accept as a refusal. test_tus covers them
+        # with a tus client; here only their OPTIONS routes run.
+        for operation in ("tusCreate", "tusAppend", "tusOffset", "tusTerminate"):
+            command += ["--exclude-operation-id", operation]
     # In the test's directory: schemathesis keeps a cache where it runs.
     result = subprocess.run(command, capture_output=True, text=True, timeout=int(max_time) + 180, cwd=tmp_path,
                             env={**os.environ, "NO_COLOR": "1"})
