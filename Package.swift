@@ -28,12 +28,16 @@ import PackageDescription
 //   API ─ HTTP, Uploads, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
 //   recstore (executable) ─ everything above: wiring and the command line
 //
-// The C libraries are system-library targets with thin shim headers; no Swift
-// package dependencies are needed.
+// The C libraries are system-library targets with thin shim headers. The one Swift
+// package dependency is swift-argument-parser, for the command line only.
 let package = Package(
     name: "recstore",
     products: [
         .executable(name: "recstore", targets: ["recstore"]),
+    ],
+    dependencies: [
+        // The command line: help for every subcommand, --version, usage errors exit 64.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C libraries from Debian.
@@ -71,7 +75,8 @@ let package = Package(
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
