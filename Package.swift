@@ -20,7 +20,9 @@ let package = Package(
 
         // Small shared pieces.
         .target(name: "JSON"),
-        .target(name: "Diagnostics", dependencies: ["JSON"]),
+        // prctl, memfd_create and atomics on shared memory (the host metrics).
+        .target(name: "CProcess"),
+        .target(name: "Diagnostics", dependencies: ["JSON", "CProcess"]),
         .target(name: "Digests", dependencies: ["COpenSSL"]),
         .target(name: "Configuration", dependencies: ["Diagnostics"]),
         .target(name: "Curl", dependencies: ["CCurl", "Diagnostics"]),
@@ -36,10 +38,11 @@ let package = Package(
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
         ),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),

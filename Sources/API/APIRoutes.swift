@@ -28,5 +28,10 @@ public enum APIRoutes {
         add("GET", "/api/v1/upload/storage-info", service.storageInfo)
         router.add("GET", "/healthz", service.health)
         add("GET", "/readyz", service.ready)
+
+        // Operations: host metrics and pool status (allow-listed addresses only).
+        let operations = OperationsRoutes(configuration: context.configuration, templates: { [router] in router.templates })
+        router.add("GET", "/metrics", operations.metrics)
+        router.add("GET", "/status", operations.status)
     }
 }

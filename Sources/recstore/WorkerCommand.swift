@@ -8,9 +8,14 @@ import Supervisor
 /// with the listening socket on fd 0 and the checked environment.
 enum WorkerCommand {
     static func run(_ argv: [String]) -> Int32 {
-        let threads: Int, maxRequests: Int, supervisor: pid_t
+        let threads: Int, maxRequests: Int, supervisor: pid_t, metricsFD: Int?, metricsSlot: Int
         do {
-            let arguments = try Arguments(argv, options: ["threads", "max-requests", "supervisor-pid"])
+            let arguments = try Arguments(argv, options: ["threads", "max-requests", "supervisor-pid", "slot",
+                                                          "metrics-fd", "metrics-slot"])
+            // --slot (the pool slot) is there for `ps`; the metrics slot is what counts.
+            _ = try arguments.integer("slot", in: 0...4096, default: 0)
+            metricsFD = arguments.string("metrics-fd") == nil ? nil : try arguments.integer("metrics-fd", in: 3...1024, default: 3)
+            metricsSlot = try arguments.integer("metrics-slot", in: 0...1_000_000, default: 0)
             threads = try arguments.integer("threads", in: 1...256, default: 4)
             maxRequests = try arguments.integer("max-requests", in: 0...Int(Int32.max), default: 0)
             supervisor = pid_t(try arguments.integer("supervisor-pid", in: 0...Int(Int32.max), default: Int(getppid())))
@@ -27,6 +32,8 @@ enum WorkerCommand {
         do {
             try LogLevel.apply(from: environment)
             let configuration = try Configuration.load(environment)
+            if let metricsFD { Metrics.attach(try HostMetrics.attach(fd: Int32(metricsFD)), slot: metricsSlot) }
+            RequestContext.slowRequestSeconds = configuration.slowRequestSeconds
             let responder = try App.makeResponder(configuration)
             worker = try FastCGIWorker(listeningFD: 0, threads: threads, maxRequests: maxRequests, responder: responder)
         } catch {

@@ -1,3 +1,4 @@
+import CProcess
 import Foundation
 
 /// `recstore <command> [options]`. Commands without a summary are internal.
@@ -35,4 +36,8 @@ guard let command = Command.all.first(where: { $0.name == name }) else {
     printError("recstore: unknown command \"\(name)\"\n" + Command.usage())
     exit(2)
 }
+// `ps -o comm`, `top` and `pidof` show these names (spawned through /proc/self/exe,
+// a worker would otherwise be "exe").
+if name == "worker" { _ = rs_set_process_name("recstore-worker") }
+if name == "serve" { _ = rs_set_process_name("recstore") }
 exit(command.run(Array(arguments.dropFirst())))
