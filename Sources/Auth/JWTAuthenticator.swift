@@ -17,7 +17,16 @@ public final class JWTAuthenticator: Authenticator {
     public convenience init(configuration c: Configuration, clock: @escaping EpochClock = systemClock,
                             minRefetchInterval: Double = 30) {
         let fetcher = JWKSFetcher(source: c.jwksSource, timeoutSeconds: Double(c.jwksTimeoutSeconds))
-        let jwks = JWKSCache(fetch: { try fetcher.fetch() }, sourceDescription: fetcher.sourceDescription,
+        let jwks = JWKSCache(fetch: {
+            do {
+                let keys = try fetcher.fetch()
+                Metrics.jwksFetch(.success)
+                return keys
+            } catch {
+                Metrics.jwksFetch(.failure)
+                throw error
+            }
+        }, sourceDescription: fetcher.sourceDescription,
                              ttl: Double(c.jwksTTLSeconds), minRefetchInterval: minRefetchInterval,
                              fetchTimeout: Double(c.jwksTimeoutSeconds), clock: clock)
         self.init(issuer: c.issuer, audience: c.audience, algorithms: c.algorithms,
@@ -43,6 +52,8 @@ public final class JWTAuthenticator: Authenticator {
     /// Sets `request.caller` and returns the principal, or throws a 401 `HTTPError`
     /// with `WWW-Authenticate` (503 with `Retry-After` while no JWKS key was ever loaded).
     public func authenticate(_ request: Request) throws -> Principal {
+        let span = RequestContext.span(.auth)
+        defer { span.end() }
         let token = try bearerToken(request)
         let subject = try verify(token, requestID: request.requestID)
         request.caller = subject
@@ -53,9 +64,11 @@ public final class JWTAuthenticator: Authenticator {
     public func verify(_ token: String, requestID: String = "") throws(HTTPError) -> String {
         let digest = VerifiedTokenCache.Digest(token)
         if let hit = verified.lookup(digest, now: clock(), leeway: verifier.leewaySeconds, generation: jwks.generation) {
+            Metrics.tokenCache(hit: true)
             jwks.refreshIfDue()
             return hit.subject
         }
+        Metrics.tokenCache(hit: false)
         do {
             let result = try verifier.verify(token)
             verified.insert(digest, result)

@@ -100,6 +100,30 @@ public final class RequestContext {
         return try work()
     }
 
+    /// A measure that cannot wrap a closure: `let span = RequestContext.span(.storage)`,
+    /// then `defer { span.end() }`.
+    public struct Span {
+        let context: RequestContext?
+        let phase: Int
+        let start: UInt64
+
+        public func end() {
+            guard let context else { return }
+            context.depth[phase] -= 1
+            if context.depth[phase] == 0 {
+                context.nanos[phase] &+= RequestContext.monotonicNanos() &- start
+                context.counts[phase] += 1
+            }
+        }
+    }
+
+    public static func span(_ phase: Phase) -> Span {
+        guard let context = current else { return Span(context: nil, phase: 0, start: 0) }
+        let p = phase.rawValue
+        context.depth[p] += 1
+        return Span(context: context, phase: p, start: context.depth[p] == 1 ? monotonicNanos() : 0)
+    }
+
     public var elapsedSeconds: Double { Double(Self.monotonicNanos() &- startedNanos) / 1e9 }
 
     /// `auth_ms`, `body_ms`, `storage_calls`, `storage_ms`, … for a log line.

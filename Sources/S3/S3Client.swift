@@ -151,6 +151,7 @@ struct S3Client: Sendable {
             let reason: String
             switch outcome {
             case .success(let response) where response.status == 403:
+                Metrics.s3Attempt(r.operation, .refused)
                 let detail = S3ErrorDetail(response)
                 if form + 1 < forms.count, Self.refusesSignature(r, detail) {
                     form += 1
@@ -160,14 +161,17 @@ struct S3Client: Sendable {
                 log(r, detail, attempt: attempt, final: true)
                 throw StorageError.unavailable("S3 refused \(r.operation): \(detail)")
             case .success(let response) where RetryPolicy.isRetryable(status: response.status):
+                Metrics.s3Attempt(r.operation, .serverError)
                 let detail = S3ErrorDetail(response)
                 log(r, detail, attempt: attempt, final: attempt >= retry.maxAttempts || delivered)
                 retryable = true
                 reason = detail.description
             case .success(let response):
+                Metrics.s3Attempt(r.operation, .success)
                 noteAccepted(forms[form], among: forms)
                 return (response, attempt)
             case .failure(let e):
+                Metrics.s3Attempt(r.operation, .networkError)
                 Log.warning("S3 request failed", ["operation": r.operation, "key": r.key ?? "", "attempt": attempt, "error": e.message])
                 retryable = e.code > 0  // libcurl's errors; negative codes are local (the upload file)
                 reason = e.message
@@ -175,6 +179,7 @@ struct S3Client: Sendable {
             guard retryable, attempt < retry.maxAttempts, !delivered else {
                 throw StorageError.unavailable("S3 \(r.operation) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(reason)")
             }
+            Metrics.s3Retry(r.operation)
             Thread.sleep(forTimeInterval: retry.delay(after: attempt))
         }
     }
@@ -183,7 +188,7 @@ struct S3Client: Sendable {
     func log(_ r: S3Request, _ d: S3ErrorDetail, attempt: Int, final: Bool) {
         let message = final ? "S3 request failed" : "S3 request failed, retrying"
         Log.warning(message, ["operation": r.operation, "key": r.key ?? "", "status": d.status, "code": d.code ?? "",
-                              "request_id": d.requestID ?? "", "attempt": max(attempt, 1), "detail": d.message ?? ""])
+                              "s3_request_id": d.requestID ?? "", "attempt": max(attempt, 1), "detail": d.message ?? ""])
     }
 
     /// An answer the caller did not expect, logged and turned into `.unavailable`.
