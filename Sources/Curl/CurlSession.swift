@@ -22,7 +22,7 @@ public final class CurlSession {
 
     // A pthread key rather than Foundation's threadDictionary: this runs on every
     // request that reaches S3, and the dictionary bridging showed up in profiles.
-    nonisolated(unsafe) private static let key: pthread_key_t = {
+    private static let key: pthread_key_t = {
         var key = pthread_key_t()
         pthread_key_create(&key) { raw in
             if let raw { Unmanaged<CurlSession>.fromOpaque(raw).release() }

@@ -43,7 +43,7 @@ public final class RequestContext {
     private var depth = [Int](repeating: 0, count: Phase.allCases.count)
 
     // A pthread key, not Foundation's threadDictionary: this runs on every request.
-    nonisolated(unsafe) private static let key: pthread_key_t = {
+    private static let key: pthread_key_t = {
         var key = pthread_key_t()
         pthread_key_create(&key) { raw in
             if let raw { Unmanaged<RequestContext>.fromOpaque(raw).release() }
