@@ -102,6 +102,9 @@ struct LocalToBucketSync {
     /// the local group. Returns how many objects had to be copied.
     private func move(_ prefix: String, _ objects: [ObjectInfo], last: String) throws -> Int {
         guard objects.contains(where: { $0.key == last }) else {
+            // A run killed between deleting the local metadata and the rest leaves
+            // objects that the bucket already holds complete: finish that removal.
+            if try removeLeftoversOfAFinishedMove(prefix, objects, last: last) { return 0 }
             throw Skipped(reason: "no \(last.dropFirst(prefix.count)) (an unfinished save)")
         }
         let ordered = objects.map(\.key).filter { $0 != last }.sorted() + [last]
@@ -128,6 +131,26 @@ struct LocalToBucketSync {
             throw GroupFailed(reason: "copied and verified, but the local copy could not be removed: \(error)")
         }
         return copied
+    }
+
+    /// True when the bucket holds the group complete (its `last` object) and every
+    /// local object is byte for byte the bucket's: the local objects are what an
+    /// interrupted earlier run had not yet deleted, and are deleted now.
+    private func removeLeftoversOfAFinishedMove(_ prefix: String, _ objects: [ObjectInfo], last: String) throws -> Bool {
+        guard try onBucket({ try bucket.head(key: last) }) != nil else { return false }
+        for object in objects {
+            let here: ObjectDigest
+            do { here = try ObjectDigest.of(object.key, in: local) } catch { return false }
+            guard try onBucket({ try bucket.head(key: object.key) }) != nil,
+                  try onBucket({ try ObjectDigest.of(object.key, in: bucket) }) == here else { return false }
+        }
+        guard !dryRun else { return true }
+        do {
+            _ = try local.delete(prefix: prefix)
+        } catch {
+            throw GroupFailed(reason: "complete in the bucket, but the local leftovers could not be removed: \(error)")
+        }
+        return true
     }
 
     /// Makes sure the bucket holds exactly the local object. `copied` when it had to

@@ -126,6 +126,28 @@ def test_picks_up_where_an_interrupted_run_stopped(recstore, env, tmp_path, moto
     assert local_files(root) == []
 
 
+def test_finishes_a_removal_that_a_killed_run_left_half_done(recstore, env, tmp_path, moto):
+    # The state a run killed between deleting the local metadata and the rest leaves:
+    # the bucket holds the recording complete, the disk its audio and transcript only.
+    root = env["LOCAL_STORAGE_DIR"]
+    objects = save_session(root, "u3", "moved")
+    client = moto.client()
+    for key, data in objects.items():
+        client.put_object(Bucket=moto.bucket, Key=key, Body=data)
+    os.remove(os.path.join(root, "user_recordings/u3/moved/session_metadata.json"))
+    # A local recording without metadata whose bytes differ from the bucket's is an
+    # unfinished save, not a leftover: it stays.
+    unfinished = save_session(root, "u3", "other", metadata=False)
+    client.put_object(Bucket=moto.bucket, Key="user_recordings/u3/other/session_metadata.json", Body=b"{}")
+    client.put_object(Bucket=moto.bucket, Key="user_recordings/u3/other/audio.wav", Body=b"RIFF-different")
+
+    p = run(recstore, ["sync"], env, tmp_path)
+    assert "removed user_recordings/u3/moved/: already complete in the bucket, local copy deleted" in p.stdout, p.stdout
+    assert "skipped user_recordings/u3/other/: no session_metadata.json (an unfinished save); left in place" in p.stdout
+    assert local_files(root) == sorted(unfinished)
+    assert {k: v for k, v in bucket_objects(moto).items() if "/moved/" in k} == objects
+
+
 def test_killed_mid_run_then_run_again(recstore, env, tmp_path, moto):
     root = env["LOCAL_STORAGE_DIR"]
     expected = {}
