@@ -77,3 +77,43 @@ final class RequestContextTests: XCTestCase {
         XCTAssertNil(RequestContext.current)
     }
 }
+
+final class LogContextTests: XCTestCase {
+    /// What `Log` writes to stderr while `body` runs.
+    func captureStderr(_ body: () -> Void) -> String {
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)
+        let saved = dup(2)
+        dup2(fds[1], 2)
+        body()
+        dup2(saved, 2)
+        close(saved)
+        close(fds[1])
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fds[0], $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        close(fds[0])
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func testLinesWrittenDuringARequestCarryItsIdUnlessTheyNameOne() {
+        let text = captureStderr {
+            Log.warning("outside")
+            RequestContext.begin(requestID: "abc123")
+            Log.warning("S3 request failed", ["operation": "PutObject"])
+            Log.warning("explicit", ["request_id": "other"])
+            RequestContext.end()
+            Log.warning("after")
+        }
+        let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 4, text)
+        XCTAssertFalse(lines[0].contains("request_id"))
+        XCTAssertTrue(lines[1].contains("\"request_id\":\"abc123\""), lines[1])
+        XCTAssertTrue(lines[2].contains("\"request_id\":\"other\"") && !lines[2].contains("abc123"), lines[2])
+        XCTAssertFalse(lines[3].contains("request_id"))
+    }
+}

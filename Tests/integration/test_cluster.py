@@ -319,10 +319,17 @@ def run(cluster, proxy):
     assert r.status_code == 201, r.text
     assert r.json()["storage"] == "local"
     fallback = r.json()["session_id"]
+    request_id = r.headers["X-Request-ID"]
     holders = [i for i in range(1, HOSTS + 1)
                if any(fallback in str(p) for p in (cluster.host_dir(i) / "local").rglob("*"))]
     assert len(holders) == 1, holders
     holder = holders[0]
+    # The S3 and storage lines that save caused carry its request id without being handed it.
+    records = [json.loads(line) for line in (cluster.host_dir(holder) / "recstore.log").read_text().splitlines()
+               if line.startswith("{")]
+    mine = [x["msg"] for x in records if x.get("request_id") == request_id]
+    assert any(m.startswith("S3 request failed") for m in mine), mine
+    assert "active store unavailable, saving to the fallback store" in mine, mine
     path = f"/api/v1/recordings/{quote(user)}/{quote(fallback)}"
     assert cluster.direct(holder, "GET", path, tok).status == 200
     sync = subprocess.run([str(BIN), "sync"], env=cluster.host_env(holder), cwd=cluster.host_dir(holder),
