@@ -23,13 +23,18 @@ public enum MetricCatalog {
     public static let s3Operations = ["AbortMultipartUpload", "CompleteMultipartUpload", "CreateMultipartUpload",
                                       "DeleteObject", "DeleteObjects", "GetObject", "HeadBucket", "HeadObject",
                                       "ListObjectsV2", "PutObject", "UploadPart", "other"]
-    /// One S3 attempt's outcome: a 2xx/3xx/expected 4xx answer, a refusal (403),
-    /// a 5xx/throttle, or no answer at all.
+    /// One S3 attempt's outcome: an answer the operation expects (2xx, 3xx, 404,
+    /// 409, 412), another 4xx, a refusal (403), a 5xx/throttle, or no answer at all.
     public enum S3Outcome: Int, CaseIterable, Sendable {
-        case success, refused, serverError, networkError
+        case success, clientError, refused, serverError, networkError
+        public static func answered(status: Int) -> S3Outcome {
+            if status < 400 || status == 404 || status == 409 || status == 412 { return .success }
+            return status == 403 ? .refused : .clientError
+        }
         public var label: String {
             switch self {
             case .success: "success"
+            case .clientError: "client_error"
             case .refused: "refused"
             case .serverError: "server_error"
             case .networkError: "network_error"

@@ -44,20 +44,25 @@ struct ObjectFetch {
                 let key = p.key
                 switch answer {
                 case .success(let response) where response.status == 200 || response.status == 404:
+                    Metrics.s3Attempt("GetObject", .success)
                     client.noteAccepted(p.forms[p.form], among: p.forms)
                     results[key] = response.status == 200 ? .success(response.body) : .failure(.notFound(key))
                 case .success(let response) where response.status == 403 && p.form + 1 < p.forms.count
                     && S3Client.refusesSignature(s3Requests[i], S3ErrorDetail(response)):
+                    Metrics.s3Attempt("GetObject", .refused)
                     var next = p
                     next.form += 1
                     resign.append(next)
                 case .success(let response) where RetryPolicy.isRetryable(status: response.status):
+                    Metrics.s3Attempt("GetObject", .serverError)
                     let detail = S3ErrorDetail(response)
                     client.log(s3Requests[i], detail, attempt: attempt, final: attempt >= client.retry.maxAttempts)
                     again.append((p, detail.description))
                 case .success(let response):
+                    Metrics.s3Attempt("GetObject", .answered(status: response.status))
                     results[key] = .failure(client.unexpected(s3Requests[i], response))
                 case .failure(let e):
+                    Metrics.s3Attempt("GetObject", .networkError)
                     Log.warning("S3 request failed", ["operation": "GetObject", "key": key, "attempt": attempt, "error": e.message])
                     if e.code > 0 { again.append((p, e.message)) } else { results[key] = .failure(.unavailable(e.message)) }
                 }
@@ -69,6 +74,7 @@ struct ObjectFetch {
                 again = []
             }
             if !again.isEmpty {
+                for _ in again { Metrics.s3Retry("GetObject") }
                 Thread.sleep(forTimeInterval: client.retry.delay(after: attempt))
                 attempt += 1
             }

@@ -167,7 +167,7 @@ struct S3Client: Sendable {
                 retryable = true
                 reason = detail.description
             case .success(let response):
-                Metrics.s3Attempt(r.operation, .success)
+                Metrics.s3Attempt(r.operation, .answered(status: response.status))
                 noteAccepted(forms[form], among: forms)
                 return (response, attempt)
             case .failure(let e):
