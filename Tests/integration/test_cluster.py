@@ -105,10 +105,16 @@ class Cluster:
         """Waits until nginx sends host i traffic again: a host that failed stays out of
         the upstream for fail_timeout (production.conf), and stopping the next host
         before this one is back would leave nginx short of hosts."""
+        probes = 0
+
         def accepted():
+            # Each probe is a request of its own: counted out.
+            nonlocal probes
+            probes += 1
             reply = FastCGIClient(self.address(i)).request({"REQUEST_METHOD": "GET", "REQUEST_URI": "/status",
                                                             "REMOTE_ADDR": "127.0.0.1"})
-            return reply.json()["accepted_requests"] if reply.status == 200 else 0
+            assert reply.status == 200, reply.body
+            return reply.json()["accepted_requests"] - probes
         start = accepted()
         assert wait_until(lambda: accepted() >= start + requests, timeout=60, interval=0.2), f"host {i} gets no traffic"
 
