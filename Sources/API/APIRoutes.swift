@@ -1,12 +1,16 @@
 import Foundation
 import HTTP
 import Storage
+import Uploads
 
 /// Every route of API.md, registered on the executable's router.
 public enum APIRoutes {
     public static func register(on router: Router, context: APIContext) {
         // Uploads are staged here; a crashed worker's leftovers go (live uploads stay).
-        try? FileManager.default.createDirectory(atPath: context.temporaryDirectory, withIntermediateDirectories: true)
+        // 0750 like every directory of the store (the root included): recordings are
+        // never readable by other users.
+        try? FileManager.default.createDirectory(atPath: context.temporaryDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o750])
         TemporaryFiles.sweep(directory: context.temporaryDirectory)
         let recordings = RecordingRoutes(context: context)
         let list = ListRecordings(context: context)
@@ -14,8 +18,9 @@ public enum APIRoutes {
         let settings = SettingsRoutes(context: context)
         let service = ServiceRoutes(context: context)
 
-        func add(_ method: String, _ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
-            router.add(method, path) { request in try StorageFailures.translating(request) { try handler(request) } }
+        // Errors (storage's included) say their own status: the router maps them (`ErrorResponse`).
+        func add(_ method: String, _ path: String, _ handler: @escaping Handler) {
+            router.add(method, path, handler)
         }
         add("POST", "/api/v1/save_recording_details", save.handle)
         add("GET", "/api/v1/user_recordings/{user_id}", list.handle)

@@ -56,6 +56,13 @@ public struct Configuration: Sendable {
         }
     }
 
+    // --- request body deadline (issue 16): a body may take grace + received bytes /
+    // minimum rate seconds, at most max; slower bodies are refused with 408.
+    public var requestBodyGraceSeconds: Int = 30
+    public var requestBodyMinBytesPerSecond: Int64 = 8 * 1024
+    public var requestBodyMaxSeconds: Int = 3600
+    // --- end request body deadline
+
     // MARK: operations (metrics, status, slow requests)
 
     /// A request slower than this is logged at warning with where its time went.
@@ -173,6 +180,11 @@ public struct Configuration: Sendable {
         if let n = try integer("S3_MULTIPART_THRESHOLD", (5 * 1024 * 1024)...(5 * 1024 * 1024 * 1024)) { c.s3MultipartThreshold = n }
         if let n = try integer("S3_PART_SIZE", (5 * 1024 * 1024)...(5 * 1024 * 1024 * 1024)) { c.s3PartSize = n }
         if let n = try integer("S3_PRESIGN_SECONDS", 1...900) { c.presignSeconds = Int(n) }
+        // --- request body deadline (issue 16)
+        if let n = try integer("REQUEST_BODY_GRACE_SECONDS", 1...86_400) { c.requestBodyGraceSeconds = Int(n) }
+        if let n = try integer("REQUEST_BODY_MIN_BYTES_PER_SECOND", 0...(1 << 40)) { c.requestBodyMinBytesPerSecond = n }
+        if let n = try integer("REQUEST_BODY_MAX_SECONDS", 1...604_800) { c.requestBodyMaxSeconds = Int(n) }
+        // --- end request body deadline
         if let (_, v) = value("S3_AUDIO_DOWNLOAD") {
             guard ["redirect", "stream", "auto"].contains(v.lowercased()) else {
                 throw ConfigurationError("S3_AUDIO_DOWNLOAD", "must be auto, redirect or stream, got \"\(v)\"")

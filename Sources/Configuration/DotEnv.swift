@@ -25,6 +25,16 @@ public enum DotEnv {
         return result
     }
 
+    /// The variables of an environment file named on the command line (`serve
+    /// --env-file`); unlike `.env`, a missing or unreadable file is an error.
+    public static func file(_ path: String) throws(ConfigurationError) -> [String: String] {
+        do {
+            return parse(try String(contentsOfFile: path, encoding: .utf8))
+        } catch {
+            throw ConfigurationError("--env-file", "cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
     /// The process environment over the `.env` file in `directory` (if any).
     public static func environment(directory: String = FileManager.default.currentDirectoryPath,
                                    process: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {

@@ -29,7 +29,9 @@ public final class FastCGIWorker: Sendable {
     /// - Parameters:
     ///   - listeningFD: the shared listening socket (fd 0 in a spawned worker); the worker closes it when it stops.
     ///   - maxRequests: stop after this many requests (0: never), so the supervisor can start a fresh process.
-    public init(listeningFD: Int32, threads: Int, maxRequests: Int = 0, responder: Responder) throws(ListenerError) {
+    ///   - bodyDeadline: how long a request body may take to arrive (408 after).
+    public init(listeningFD: Int32, threads: Int, maxRequests: Int = 0, responder: Responder,
+                bodyDeadline: BodyDeadline = .standard) throws(ListenerError) {
         guard FCGX_Init() == 0 else { throw ListenerError("FCGX_Init failed") }
         // Several processes wake up for one connection; the losers must get EAGAIN
         // and go back to waiting, not sit in accept() where a stop cannot reach them.
@@ -49,7 +51,7 @@ public final class FastCGIWorker: Sendable {
         self.listeningFD = listeningFD
         self.threadCount = max(1, threads)
         self.maxRequests = max(0, maxRequests)
-        self.transport = Transport(responder: responder)
+        self.transport = Transport(responder: responder, bodyDeadline: bodyDeadline)
         self.stopRead = fds[0]
         self.stopWrite = fds[1]
     }

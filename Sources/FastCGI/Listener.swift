@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 public struct ListenerError: Error, CustomStringConvertible, Sendable {
     public let message: String
@@ -79,9 +80,10 @@ public final class Listener: @unchecked Sendable {
             Glibc.close(fd)
             throw ListenerError(message)
         }
-        // nginx's workers run as another user (often `nobody`): they need write
-        // permission on the socket to connect.
-        chmod(path, 0o666)
+        // Owner and group only (never world-writable): nginx connects as the same
+        // user (`make run`) or through the group the responder runs with (the
+        // systemd units: Group=www-data), which owns the socket file.
+        chmod(path, 0o660)
         guard listen(fd, backlog) == 0 else {
             let message = "cannot listen on \(path): \(errorText())"
             Glibc.close(fd)
@@ -175,4 +177,4 @@ public final class Listener: @unchecked Sendable {
     }
 }
 
-func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+func errorText(_ code: Int32 = errno) -> String { SystemError.text(code) }

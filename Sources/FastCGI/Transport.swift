@@ -6,17 +6,32 @@ import Diagnostics
 import HTTP
 
 /// Serves one accepted FastCGI request: parameters → `Request` → responder →
-/// response on stdout; then the rest of the request body is read (libfcgi would
-/// otherwise linger on close waiting for it) and one access-log line is written.
+/// response on stdout; then the request is ended and one access-log line written.
+///
+/// The body is read only as far as the responder reads it, within `bodyDeadline`.
+/// A response that is complete before the body was read to its end (an early 401,
+/// 405, 413, a 408 for a body that came too slowly) is ended at once with
+/// FCGI_END_REQUEST, so nginx relays it without waiting; then at most
+/// `unreadBodyDiscard` of the rest is read before the connection is closed. nginx
+/// stops sending a body once it has the response, so reading to EOF would wait until
+/// its fastcgi_read_timeout.
 public struct Transport: Sendable {
     public let responder: Responder
+    public let bodyDeadline: BodyDeadline
+    public let unreadBodyDiscard: UnreadBodyDiscard
 
-    public init(responder: Responder) { self.responder = responder }
+    public init(responder: Responder, bodyDeadline: BodyDeadline = .standard,
+                unreadBodyDiscard: UnreadBodyDiscard = .standard) {
+        self.responder = responder
+        self.bodyDeadline = bodyDeadline
+        self.unreadBodyDiscard = unreadBodyDiscard
+    }
 
     func serve(_ fcgx: UnsafeMutablePointer<FCGX_Request>) {
         let started = ContinuousClock.now
         Metrics.requestStarted()
-        let input = FCGXInput(fcgx.pointee.in)
+        let socket = fcgx.pointee.ipcFd
+        let input = FCGXInput(fcgx.pointee.in, socket: socket, deadline: bodyDeadline, started: started)
         let request = FastCGIParameters(envp: fcgx.pointee.envp).makeRequest(body: input)
         let context = RequestContext.begin(requestID: request.requestID)
         defer { RequestContext.end() }
@@ -26,11 +41,20 @@ public struct Transport: Sendable {
         let sender = ResponseSender(output: output, request: request)
         let outcome = sender.send(response)
         output.flush()
+        let bodyTimedOut = input.timedOut
+        let bodyUnread = !input.atEnd
         if outcome == .cutShort {
             // Without FCGI_END_REQUEST nginx reports the response as broken to the client.
-            shutdown(fcgx.pointee.ipcFd, Int32(SHUT_RDWR))
-        } else {
-            _ = try? input.drain()
+            shutdown(socket, Int32(SHUT_RDWR))
+        } else if !input.atEnd {
+            // End the request before touching the rest of the body: FCGI_END_REQUEST
+            // (written when the last output stream closes) lets nginx finish the answer.
+            FCGX_FClose(fcgx.pointee.err)
+            FCGX_FClose(fcgx.pointee.out)
+            if !input.discardRest(unreadBodyDiscard) {
+                // libfcgi's close would linger reading whatever still comes: cut it.
+                shutdown(socket, Int32(SHUT_RDWR))
+            }
         }
         FCGX_Finish_r(fcgx)
 
@@ -42,6 +66,7 @@ public struct Transport: Sendable {
         let interruption: String? =
             outcome == .cutShort ? "response cut short"
             : outcome == .clientGone ? "client gone"
+            : bodyTimedOut ? "request body too slow"
             : input.wasAborted ? "request body cut short" : nil
         var fields: [(String, Any)] = [
             ("request_id", request.requestID), ("method", request.method), ("path", request.rawPath),
@@ -49,6 +74,7 @@ public struct Transport: Sendable {
             ("duration_ms", duration),
         ]
         if let interruption { fields.append(("interrupted", interruption)) }
+        if bodyUnread && request.method != "GET" && request.method != "HEAD" { fields.append(("body_unread", true)) }
         fields += RequestCounters.take().map { ($0.0, $0.1 as Any) }
         Log.emit(.info, "request", fields: fields)
         if milliseconds / 1000 > RequestContext.slowRequestSeconds {

@@ -7,8 +7,8 @@ public protocol BodyStream: AnyObject {
 }
 
 extension BodyStream {
-    /// Reads the whole body, refusing more than `limit` bytes with 413 (the rest is
-    /// drained so the connection closes cleanly).
+    /// Reads the whole body, refusing more than `limit` bytes with 413 at once (the
+    /// transport discards a bounded rest, never the whole body).
     public func readAll(limit: Int) throws -> [UInt8] {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
@@ -16,7 +16,6 @@ extension BodyStream {
             let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
             if n == 0 { return out }
             if out.count + n > limit {
-                try drain()
                 throw HTTPError(.payloadTooLarge, "request body larger than \(limit) bytes")
             }
             out.append(contentsOf: chunk[0..<n])

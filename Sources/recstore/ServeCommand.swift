@@ -10,6 +10,7 @@ enum ServeCommand {
     static let usage = """
         usage: recstore serve [--socket PATH | --listen HOST:PORT] [--workers N] [--threads M]
                               [--max-requests K] [--grace-seconds S] [--pid-file PATH]
+                              [--backlog N] [--env-file PATH]
 
           --socket PATH        listen on a unix socket (a stale socket file is replaced)
           --listen HOST:PORT   listen on TCP, for nginx on other hosts (":PORT": all interfaces)
@@ -20,19 +21,25 @@ enum ServeCommand {
           --max-requests K     replace a worker after K requests (default 0: never)
           --grace-seconds S    time in-flight requests get on stop or reload (default 30)
           --pid-file PATH      write the supervisor's pid here once listening
+          --backlog N          the listen queue of --socket/--listen (default workers × threads × 2):
+                               short, so a saturated host refuses and nginx fails over fast
+          --env-file PATH      an environment file (KEY=VALUE lines) read at start and on every
+                               SIGHUP; its values win over the process environment and .env
 
-        Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads the environment and .env
-        and replaces the workers gracefully. Configuration: see README.md.
+        Signals: SIGTERM/SIGINT stop gracefully; SIGHUP re-reads --env-file and .env (the
+        process environment itself cannot change) and replaces the workers gracefully.
+        Configuration: see README.md.
         """
 
     static func run(_ argv: [String]) -> Int32 {
         let arguments: Arguments
-        let workers: Int, threads: Int, maxRequests: Int, grace: Double
+        let workers: Int, threads: Int, maxRequests: Int, grace: Double, backlog: Int
         do {
             arguments = try Arguments(argv, options: ["socket", "listen", "workers", "threads", "max-requests",
-                                                      "grace-seconds", "pid-file"], flags: ["help"])
+                                                      "grace-seconds", "pid-file", "backlog", "env-file"], flags: ["help"])
             workers = try arguments.integer("workers", in: 1...256, default: 2)
             threads = try arguments.integer("threads", in: 1...256, default: 4)
+            backlog = try arguments.integer("backlog", in: 1...65535, default: max(16, workers * threads * 2))
             maxRequests = try arguments.integer("max-requests", in: 0...Int(Int32.max), default: 0)
             grace = try arguments.seconds("grace-seconds", in: 0...3600, default: 30)
             if arguments.string("socket") != nil && arguments.string("listen") != nil {
@@ -48,8 +55,10 @@ enum ServeCommand {
         }
 
         // Check everything before listening: a bad value stops start-up, naming the variable.
-        let environment = workerEnvironment()
+        let envFile = arguments.string("env-file")
+        let environment: [String: String]
         do {
+            environment = try workerEnvironment(envFile: envFile)
             try LogLevel.apply(from: environment)
             // Credentials that cannot be resolved are a configuration error too.
             _ = try Stores.bucket(Configuration.load(environment))
@@ -78,7 +87,7 @@ enum ServeCommand {
 
         let listener: Listener
         do {
-            listener = try Listener.open(address)
+            listener = try Listener.open(address, backlog: Int32(backlog))
         } catch {
             printError("recstore serve: \(error)")
             return 1
@@ -94,7 +103,7 @@ enum ServeCommand {
             }
         }
         Log.info("listening", ["address": address.description, "workers": workers, "threads": threads,
-                               "max_requests": maxRequests])
+                               "max_requests": maxRequests, "backlog": backlog])
 
         // argv[0] names the process in `ps`, `pidof` and process dashboards.
         var options = Supervisor.Options(
@@ -114,8 +123,8 @@ enum ServeCommand {
         let supervisor = Supervisor(
             listeningFD: listener.fd, options: options, environment: environment,
             reloadEnvironment: {
-                let environment = workerEnvironment()
                 do {
+                    let environment = try workerEnvironment(envFile: envFile)
                     try LogLevel.apply(from: environment)
                     _ = try Stores.bucket(Configuration.load(environment))
                     return .success(environment)
@@ -130,10 +139,14 @@ enum ServeCommand {
         return status
     }
 
-    /// The process environment over `.env`, without systemd's socket-passing
-    /// variables (they describe this process, not the workers).
-    static func workerEnvironment() -> [String: String] {
+    /// `.env`, then the process environment, then `--env-file` (read afresh each
+    /// time: that is what makes SIGHUP pick up an edited file), without systemd's
+    /// socket-passing variables (they describe this process, not the workers).
+    static func workerEnvironment(envFile: String?) throws -> [String: String] {
         var environment = DotEnv.environment()
+        if let envFile {
+            environment.merge(try DotEnv.file(envFile)) { _, fromFile in fromFile }
+        }
         for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { environment[name] = nil }
         return environment
     }

@@ -35,7 +35,11 @@ enum WorkerCommand {
             if let metricsFD { Metrics.attach(try HostMetrics.attach(fd: Int32(metricsFD)), slot: metricsSlot) }
             RequestContext.slowRequestSeconds = configuration.slowRequestSeconds
             let responder = try App.makeResponder(configuration)
-            worker = try FastCGIWorker(listeningFD: 0, threads: threads, maxRequests: maxRequests, responder: responder)
+            let bodyDeadline = BodyDeadline(graceSeconds: Double(configuration.requestBodyGraceSeconds),
+                                            minimumBytesPerSecond: configuration.requestBodyMinBytesPerSecond,
+                                            maxSeconds: Double(configuration.requestBodyMaxSeconds))
+            worker = try FastCGIWorker(listeningFD: 0, threads: threads, maxRequests: maxRequests, responder: responder,
+                                       bodyDeadline: bodyDeadline)
         } catch {
             Log.error("worker cannot start", ["error": String(describing: error)])
             return 2

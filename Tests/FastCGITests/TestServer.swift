@@ -13,13 +13,14 @@ final class TestServer: @unchecked Sendable {
     private var hasFinished = false
     private var stopped = false
 
-    init(threads: Int = 2, maxRequests: Int = 0, responder: Responder) throws {
+    init(threads: Int = 2, maxRequests: Int = 0, bodyDeadline: BodyDeadline = .standard, responder: Responder) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("fcgi-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socketPath = directory + "/s.sock"
         listener = try Listener.open(.unix(path: socketPath))
         // The worker closes its descriptor when it stops; the listener keeps its own.
-        worker = try FastCGIWorker(listeningFD: dup(listener.fd), threads: threads, maxRequests: maxRequests, responder: responder)
+        worker = try FastCGIWorker(listeningFD: dup(listener.fd), threads: threads, maxRequests: maxRequests, responder: responder,
+                                   bodyDeadline: bodyDeadline)
         let worker = self.worker, finished = self.finished
         Thread.detachNewThread {
             worker.run()

@@ -90,9 +90,20 @@ final class LocalStoreTests: XCTestCase {
         XCTAssertEqual(info.size, 12)
         XCTAssertFalse(FileManager.default.fileExists(atPath: staged), "a staged file on the same filesystem is taken")
         XCTAssertEqual(try store.get(key: key).bytes, bytes("RIFF....WAVE"))
-        // Readable by a front end running as another user.
+        // Readable by the owner and the group (nginx's), never by other users.
         let mode = try FileManager.default.attributesOfItem(atPath: directory.path + "/root/" + key)[.posixPermissions] as? Int
-        XCTAssertEqual(mode, 0o644)
+        XCTAssertEqual(mode, 0o640)
+        for dir in ["/root/user_recordings", "/root/user_recordings/u", "/root/user_recordings/u/s"] {
+            let dirMode = try FileManager.default.attributesOfItem(atPath: directory.path + dir)[.posixPermissions] as? Int
+            XCTAssertEqual(dirMode, 0o750, dir)
+        }
+    }
+
+    func testWrittenDocumentsAreNotWorldReadable() throws {
+        _ = try store.put(key: "user_settings/u/settings.json", bytes: bytes("{}"), contentType: "application/json",
+                          condition: .none)
+        let mode = try FileManager.default.attributesOfItem(atPath: directory.path + "/root/user_settings/u/settings.json")[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o640)
     }
 
     func testPutStagedFileFromAnotherFilesystemIsCopied() throws {

@@ -56,9 +56,11 @@ RUN_STACK = ROOT / "scripts" / "run-stack"
 RELEASE_BINARY = ROOT / ".build" / "release" / "recstore"
 
 # Inherited variables that would change how a stack behaves.
-_CONFIG_PREFIXES = ("AUTH0_", "AWS_", "S3_", "JWT_", "JWKS_", "STUDY_BUDDY_")
+_CONFIG_PREFIXES = ("AUTH0_", "AWS_", "S3_", "JWT_", "JWKS_", "STUDY_BUDDY_",
+                    "REQUEST_BODY_", "NGINX_")  # the last two: body deadline, nginx limits (issue 16)
 _CONFIG_NAMES = {"STORAGE", "LOCAL_STORAGE_DIR", "RETENTION_DAYS", "MAX_UPLOAD_BYTES", "LOG_LEVEL",
-                 "PORT", "WORKERS", "THREADS", "RUN_DIR"}
+                 "PORT", "WORKERS", "THREADS", "RUN_DIR",
+                 "BACKLOG", "RECSTORE_ENV_FILE"}
 
 
 def clean_environment():

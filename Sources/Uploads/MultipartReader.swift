@@ -1,3 +1,5 @@
+import HTTP
+
 /// Reads a `multipart/form-data` request body into a `MultipartForm`, streaming: file
 /// parts go to temporary files as they arrive, so memory stays flat whatever the size.
 public struct MultipartReader {
@@ -53,7 +55,8 @@ public struct MultipartReader {
         } catch {
             sink?.discard()
             form.removeTemporaryFiles()
-            _ = try? body.drain()
+            // The rest of the body is not read: the answer goes out at once and the
+            // transport discards a bounded remainder.
             throw error
         }
     }
