@@ -47,6 +47,9 @@ public struct Configuration: Sendable {
     /// server is often on a private network clients cannot reach).
     public var s3AudioDownload: String = "auto"
 
+    // CORS (see CORSOrigins): the browser origins allowed to call /api/v1; none by default.
+    public var corsAllowOrigins: [String] = []
+
     /// Whether audio downloads in S3 answer with a presigned 302.
     public var redirectsAudioToS3: Bool {
         switch s3AudioDownload {
@@ -191,6 +194,8 @@ public struct Configuration: Sendable {
             }
             c.s3AudioDownload = v.lowercased()
         }
+        // CORS
+        if let (_, v) = value("CORS_ALLOW_ORIGINS") { c.corsAllowOrigins = try CORSOrigins.parse(v) }
         // Operations.
         if let (_, v) = value("SLOW_REQUEST_SECONDS") {
             guard let n = Double(v), n.isFinite, n > 0, n <= 86_400 else {

@@ -71,6 +71,19 @@ public final class Router: Responder {
         throw HTTPError(.methodNotAllowed, "Method Not Allowed", headers: h)
     }
 
+    /// The methods some route serves at this path (HEAD with GET), or nil when no
+    /// route matches it: what a CORS preflight answers with.
+    public func methods(forPath rawPath: String) -> [String]? {
+        let raw = Array(rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
+        var methods: [String] = []
+        for route in routes where match(route.segments, raw) != nil && !methods.contains(route.method) {
+            methods.append(route.method)
+        }
+        if methods.isEmpty { return nil }
+        if methods.contains("GET") && !methods.contains("HEAD") { methods.append("HEAD") }
+        return methods
+    }
+
     func match(_ template: [Segment], _ path: [Substring]) -> [String: String]? {
         guard template.count == path.count else { return nil }
         var params: [String: String] = [:]

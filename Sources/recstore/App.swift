@@ -18,7 +18,8 @@ enum App {
                                  temporaryDirectory: local.temporaryDirectory)
         let router = Router()
         APIRoutes.register(on: router, context: context)
-        return router
+        // CORS in front of the router: preflights never reach a route (or storage).
+        return CORSResponder(wrapping: router, policy: CORSPolicy(allowedOrigins: configuration.corsAllowOrigins))
     }
 }
 
