@@ -43,6 +43,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
+        // Version and commit of this build (scripts/build-deb stamps them).
+        .target(name: "BuildStamp"),
+
         // Small shared pieces.
         .target(name: "Hex"),
         .target(name: "POSIX", dependencies: ["Hex"]),
@@ -65,13 +68,13 @@ let package = Package(
         // executable's `dev-issuer` and `token` commands and the tests use it.
         .target(name: "DevIssuer", dependencies: ["Auth", "COpenSSL", "Digests", "JSON", "POSIX"]),
         // HTTP only for HTTPResponseError: storage errors say their own status.
-        .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX"]),
+        .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX", "Digests"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
         .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp"]
         ),
 
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
@@ -82,7 +85,7 @@ let package = Package(
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP", "Digests"]),
         // Loopback helper processes (Python servers from Tests/integration) for the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),

@@ -66,6 +66,10 @@ public struct Configuration: Sendable {
     public var requestBodyMaxSeconds: Int = 3600
     // --- end request body deadline
 
+    // MARK: Resumable uploads (tus)
+    /// Lifetime of a resumable upload since its creation or last PATCH.
+    public var uploadExpirySeconds: Int = 86_400
+
     // MARK: operations (metrics, status, slow requests)
 
     /// A request slower than this is logged at warning with where its time went.
@@ -88,6 +92,7 @@ public struct Configuration: Sendable {
     public static func load(_ env: [String: String], requireIdentity: Bool = true) throws(ConfigurationError) -> Configuration {
         var c = Configuration()
         c.environment = env
+        try refuseMultiWordValues(env)
         func value(_ names: String...) -> (String, String)? {
             for n in names { if let v = env[n]?.trimmingCharacters(in: .whitespaces), !v.isEmpty { return (n, v) } }
             return nil
@@ -196,6 +201,9 @@ public struct Configuration: Sendable {
         }
         // CORS
         if let (_, v) = value("CORS_ALLOW_ORIGINS") { c.corsAllowOrigins = try CORSOrigins.parse(v) }
+        // Resumable uploads (tus)
+        if let n = try integer("UPLOAD_EXPIRY_SECONDS", 1...(366 * 86_400)) { c.uploadExpirySeconds = Int(n) }
+
         // Operations.
         if let (_, v) = value("SLOW_REQUEST_SECONDS") {
             guard let n = Double(v), n.isFinite, n > 0, n <= 86_400 else {

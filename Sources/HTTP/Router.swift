@@ -53,16 +53,24 @@ public final class Router: Responder {
     func route(_ request: Request) throws -> Response {
         let raw = request.rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         var allowed: [String] = []
+        var getForHead: (Route, [String: String])?
         for route in routes {
             guard let params = match(route.segments, Array(raw)) else { continue }
             // A path that matched names its template even when the method is refused.
             if request.routeTemplateIndex == nil { request.routeTemplateIndex = route.templateIndex }
-            if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
+            if route.method == request.method {
                 request.routeTemplateIndex = route.templateIndex
                 request.pathParameters = params
                 return try route.handler(request)
             }
+            // A HEAD is served by the GET route unless a HEAD route of its own matches.
+            if request.method == "HEAD" && route.method == "GET" && getForHead == nil { getForHead = (route, params) }
             if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        if let (route, params) = getForHead {
+            request.routeTemplateIndex = route.templateIndex
+            request.pathParameters = params
+            return try route.handler(request)
         }
         if allowed.isEmpty { throw HTTPError(.notFound, "Not Found") }
         if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }

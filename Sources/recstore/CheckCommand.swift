@@ -10,9 +10,12 @@ import Storage
 /// non-zero exit status when anything failed. Reads the environment and `.env`
 /// like the service does.
 func runCheckCommand(_ args: [String]) -> Int32 {
+    if args.first == "--suggest-lifecycle" {
+        return LifecycleSuggestion.run(Array(args.dropFirst()))
+    }
     if let option = args.first {
         if option == "--help" || option == "-h" {
-            writeOut("usage: recstore check\nChecks the configuration, local storage, AWS credentials, the bucket and the JWKS.\n")
+            writeOut("usage: recstore check [--suggest-lifecycle [--days N]]\nChecks the configuration, local storage, AWS credentials, the bucket and the JWKS.\n--suggest-lifecycle prints the S3 lifecycle rules that enforce retention in the bucket.\n")
             return 0
         }
         writeError("recstore check: unknown option \(option)\nusage: recstore check\n")
