@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcess
 import Configuration
 import Diagnostics
 import FastCGI
@@ -68,6 +69,8 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        // `ps -o comm`, `top` and `pidof` show the supervisor as recstore.
+        _ = rs_set_process_name("recstore")
         try exiting(with: ServeCommand.run(socket: socket, listen: listen, workers: workers, threads: threads,
                                            maxRequests: maxRequests, grace: graceSeconds, pidFile: pidFile,
                                            backlog: backlog, envFile: envFile))
@@ -129,11 +132,21 @@ enum ServeCommand {
         Log.info("listening", ["address": address.description, "workers": workers, "threads": threads,
                                "max_requests": maxRequests, "backlog": backlog])
 
+        // argv[0] names the process in `ps`, `pidof` and process dashboards.
         var options = Supervisor.Options(
             workers: workers,
-            workerArguments: ["recstore", "worker", "--threads", String(threads), "--max-requests", String(maxRequests),
+            workerArguments: ["recstore-worker", "worker", "--threads", String(threads), "--max-requests", String(maxRequests),
                               "--supervisor-pid", String(getpid())])
         options.gracePeriod = grace
+        // The host's metrics live in memory every worker shares: made before any worker starts.
+        // Room for a full set of workers, a set retiring after a reload, and one more.
+        do {
+            let metrics = try HostMetrics.create(slots: workers * 3 + 1)
+            metrics.setHost(startTime: Supervisor.wallClock(), supervisorPid: getpid(), workers: workers, threadsPerWorker: threads)
+            options.metrics = metrics
+        } catch {
+            Log.warning("host metrics unavailable: /metrics and /status will answer 503", ["error": error.description])
+        }
         let supervisor = Supervisor(
             listeningFD: listener.fd, options: options, environment: environment,
             reloadEnvironment: {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcess
 import Configuration
 import Diagnostics
 import FastCGI
@@ -21,7 +22,21 @@ struct Worker: ParsableCommand {
                                valueName: "pid"))
     var supervisorPid: Int?
 
+    @Option(help: ArgumentHelp("The pool slot this worker fills (shown in `ps`).", valueName: "n"))
+    var slot = 0
+
+    @Option(help: ArgumentHelp("The descriptor of the host's shared metrics memory.", valueName: "fd"))
+    var metricsFd: Int?
+
+    @Option(help: ArgumentHelp("This worker's slot in the shared metrics memory.", valueName: "n"))
+    var metricsSlot = 0
+
     func validate() throws {
+        guard (0...4096).contains(slot) else { throw ValidationError("--slot must be in 0...4096, got \(slot)") }
+        if let fd = metricsFd, !(3...1024).contains(fd) { throw ValidationError("--metrics-fd must be in 3...1024, got \(fd)") }
+        guard (0...1_000_000).contains(metricsSlot) else {
+            throw ValidationError("--metrics-slot must be in 0...1000000, got \(metricsSlot)")
+        }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, got \(threads)") }
         guard maxRequests >= 0 && maxRequests <= Int(Int32.max) else {
             throw ValidationError("--max-requests must be in 0...\(Int32.max), got \(maxRequests)")
@@ -33,14 +48,18 @@ struct Worker: ParsableCommand {
 
     func run() throws {
         try exiting(with: WorkerCommand.run(threads: threads, maxRequests: maxRequests,
-                                            supervisor: supervisorPid.map { pid_t($0) } ?? getppid()))
+                                            supervisor: supervisorPid.map { pid_t($0) } ?? getppid(),
+                                            metricsFD: metricsFd, metricsSlot: metricsSlot))
     }
 }
 
 /// `recstore worker` (internal): one worker process, started by `recstore serve`
 /// with the listening socket on fd 0 and the checked environment.
 enum WorkerCommand {
-    static func run(threads: Int, maxRequests: Int, supervisor: pid_t) -> Int32 {
+    static func run(threads: Int, maxRequests: Int, supervisor: pid_t, metricsFD: Int?, metricsSlot: Int) -> Int32 {
+        // `ps -o comm`, `top` and `pidof` show this name (spawned through
+        // /proc/self/exe, a worker would otherwise be "exe").
+        _ = rs_set_process_name("recstore-worker")
         guard Listener.isListeningSocket(0) else {
             printError("recstore worker is internal: `recstore serve` starts it with the listening socket on fd 0")
             return 2
@@ -50,6 +69,8 @@ enum WorkerCommand {
         do {
             try LogLevel.apply(from: environment)
             let configuration = try Configuration.load(environment)
+            if let metricsFD { Metrics.attach(try HostMetrics.attach(fd: Int32(metricsFD)), slot: metricsSlot) }
+            RequestContext.slowRequestSeconds = configuration.slowRequestSeconds
             let responder = try App.makeResponder(configuration)
             let bodyDeadline = BodyDeadline(graceSeconds: Double(configuration.requestBodyGraceSeconds),
                                             minimumBytesPerSecond: configuration.requestBodyMinBytesPerSecond,

@@ -112,7 +112,7 @@ class Stack:
                 environ = (entry / "environ").read_bytes()
             except OSError:
                 continue
-            if len(cmdline) > 1 and cmdline[0].endswith(b"recstore") and cmdline[1] == b"worker" \
+            if len(cmdline) > 1 and cmdline[0].split(b"/")[-1] in (b"recstore", b"recstore-worker") and cmdline[1] == b"worker" \
                     and f"RUN_DIR={self.run_dir}".encode() in environ.split(b"\0"):
                 pids.append(int(entry.name))
         return pids
