@@ -8,7 +8,9 @@
   no failed GET;
 - every recording saved before is readable afterwards through every host;
 - a save that fell back to one host's disk during an S3 outage is readable through
-  every host once `recstore sync` ran on that host.
+  every host once `recstore sync` ran on that host;
+- a resumable (tus) upload begun on one host, which is then killed, is continued on
+  another and saved by reference through a third.
 
 Failures are counted and printed (`pytest -s`); the test asserts zero.
 """
@@ -126,11 +128,15 @@ class Cluster:
         if i in self.restarted:
             self.restarted[i].wait(timeout=10)
 
-    def direct(self, i, method, path, token):
-        """A request straight to host i over FastCGI, bypassing nginx."""
-        return FastCGIClient(self.address(i)).request({
-            "REQUEST_METHOD": method, "REQUEST_URI": path, "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_AUTHORIZATION": f"Bearer {token}"})
+    def direct(self, i, method, path, token, headers=None, body=b""):
+        """A request straight to host i over FastCGI, bypassing nginx. `headers`: HTTP
+        request headers by name (Content-Type and Content-Length become their CGI params)."""
+        params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "REMOTE_ADDR": "127.0.0.1",
+                  "HTTP_AUTHORIZATION": f"Bearer {token}", "CONTENT_LENGTH": str(len(body))}
+        for name, value in (headers or {}).items():
+            key = name.upper().replace("-", "_")
+            params[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
+        return FastCGIClient(self.address(i)).request(params, body)
 
 
 def _zombie(pid):
@@ -162,6 +168,8 @@ class Load:
         self.threads = threads
         self.saves = False
         self.stopping = threading.Event()
+        self.save_idle = threading.Event()  # set while the save thread has no save in flight
+        self.save_idle.set()
         self.lock = threading.Lock()
         self.counts = {"GET": 0, "POST": 0}
         self.failures = []
@@ -205,8 +213,10 @@ class Load:
         n = 0
         while not self.stopping.is_set():
             if not self.saves:
+                self.save_idle.set()
                 time.sleep(0.05)
                 continue
+            self.save_idle.clear()
             try:
                 r = save(session, self.base, self.tok, self.user, f"load {n}")
                 self._record("POST", "save", r)
@@ -271,6 +281,19 @@ def run(cluster, proxy):
         assert r.json()["storage"] == "s3"
         sessions.append(r.json()["session_id"])
 
+    # A resumable upload begun on host 1 (its first bytes wait in S3 below the minimum
+    # part size); host 1 is killed below, and hosts 2 and 3 finish it.
+    audio = wav(200.0)  # ~3.2 MB of WAV: the first PATCH stays below 5 MiB, the second crosses it
+    audio += bytes(7 * 1024 * 1024 - len(audio))
+    first = 3 * 1024 * 1024 + 12345
+    tus = {"Tus-Resumable": "1.0.0"}
+    created = cluster.direct(1, "POST", "/api/v1/uploads", tok, {**tus, "Upload-Length": str(len(audio))})
+    assert created.status == 201, created.body
+    upload = created.headers["location"]
+    patched = cluster.direct(1, "PATCH", upload, tok, {**tus, "Upload-Offset": "0",
+                             "Content-Type": "application/offset+octet-stream"}, audio[:first])
+    assert patched.status == 204 and patched.headers["upload-offset"] == str(first), (patched.status, patched.body)
+
     with Load(base, tok, user, sessions) as load:
         load.run_for(60)
         before = load.snapshot()[1]
@@ -284,6 +307,25 @@ def run(cluster, proxy):
         load.run_for(150)
         failed = report("kill -9 of host 1", load, before)
         assert failed == []
+
+        # The upload host 1 began: host 2 reports the kept bytes and takes the rest,
+        # host 3 saves it by reference; the audio is the bytes sent.
+        head = cluster.direct(2, "HEAD", upload, tok, tus)
+        assert head.status == 200 and head.headers["upload-offset"] == str(first), (head.status, head.headers)
+        patched = cluster.direct(2, "PATCH", upload, tok, {**tus, "Upload-Offset": str(first),
+                                 "Content-Type": "application/offset+octet-stream"}, audio[first:])
+        assert patched.status == 204 and patched.headers["upload-offset"] == str(len(audio)), (patched.status, patched.body)
+        from contract_support import multipart
+        form, form_type = multipart([("audio_upload", upload), ("transcript", "resumed across hosts")])
+        saved = cluster.direct(3, "POST", "/api/v1/save_recording_details", tok, {"Content-Type": form_type}, form)
+        assert saved.status == 201, saved.body
+        resumed = json.loads(saved.body)["session_id"]
+        assert json.loads(saved.body)["audio_bytes"] == len(audio)
+        got = session.get(f"{base}/api/v1/recordings/{quote(user)}/{quote(resumed)}/audio",
+                          headers={"Authorization": f"Bearer {tok}"}, timeout=60)
+        assert got.status_code == 200 and got.content == audio
+        assert cluster.direct(2, "HEAD", upload, tok, tus).status == 404
+        sessions.append(resumed)
         cluster.start_host(victim)
         cluster.serving(victim)
 
@@ -298,7 +340,8 @@ def run(cluster, proxy):
         failed = report("SIGHUP of the other hosts", load, before)
         assert failed == []
         load.saves = False
-        time.sleep(0.5)  # let a save in flight finish before only GETs count
+        # A save in flight finishes before only GETs count.
+        assert wait_until(lambda: load.save_idle.is_set() and not load.saves, timeout=60)
 
         # 3. Rolling restart of every host: stop, start, next.
         before = load.snapshot()[1]
