@@ -17,8 +17,15 @@ public final class LocalStore: ObjectStore {
     public let kind: StoreKind = .local
     /// Absolute, without a trailing slash.
     public let root: String
+    /// Small files read before, served again while their lstat is unchanged.
+    let smallFiles: SmallFileCache
 
-    public init(root: String) {
+    public convenience init(root: String) {
+        self.init(root: root, smallFiles: SmallFileCache())
+    }
+
+    init(root: String, smallFiles: SmallFileCache) {
+        self.smallFiles = smallFiles
         var path = root
         if !path.hasPrefix("/") {
             path = FileManager.default.currentDirectoryPath + "/" + path
@@ -143,6 +150,8 @@ public final class LocalStore: ObjectStore {
     /// failure `source` is left where it was.
     func commit(_ source: String, to final: String, key: String, condition: WriteCondition) throws {
         let directory = Self.directory(of: final)
+        // Whatever the outcome, this process never answers from its old copy again.
+        defer { smallFiles.forget(key) }
         // A concurrent delete may remove the directory once it is empty: make it again, once.
         func again(_ call: () -> Int32) throws -> Int32 {
             let result = call()
@@ -205,6 +214,13 @@ public final class LocalStore: ObjectStore {
     }
 
     public func get(key: String) throws -> (bytes: [UInt8], info: ObjectInfo) {
+        // A small file unchanged since this process last read it costs one lstat
+        // (SmallFileCache says why that is safe with other writers).
+        let p = try path(for: key)
+        var current = stat()
+        if lstat(p, &current) == 0, POSIXFile.isRegular(current), let bytes = smallFiles.bytes(key, matching: current) {
+            return (bytes, Self.info(key, current))
+        }
         guard let (fd, st) = try openExisting(key) else { throw StorageError.notFound(key) }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
@@ -214,6 +230,9 @@ public final class LocalStore: ObjectStore {
             if n < 0 { if errno == EINTR { continue }; throw POSIXFile.unavailable("cannot read", key) }
             if n == 0 { bytes.removeLast(bytes.count - filled); break }
             filled += n
+        }
+        if st.st_size <= smallFiles.maxFileBytes, let after = try? POSIXFile.fileStatus(fd, path: p) {
+            smallFiles.keep(key, bytes, before: st, after: after)
         }
         return (bytes, Self.info(key, st))
     }
@@ -328,6 +347,7 @@ public final class LocalStore: ObjectStore {
     public func delete(prefix: String) throws -> Int {
         // Deleting everything is never what a caller means.
         guard !prefix.isEmpty, !prefix.hasPrefix("/") else { throw StorageError.invalidKey(prefix) }
+        defer { smallFiles.forget(prefix: prefix) }
         let objects = try list(prefix: prefix)
         var deleted = 0
         var directories = Set<String>()
