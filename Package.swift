@@ -1,13 +1,37 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// One direction of flow, one module per arrow:
-// nginx → FastCGI → HTTP → (router) → Auth → API → Storage → LocalStore | S3.
+// Linux only: the modules call Glibc, /proc and Linux socket options directly, and
+// the C libraries come from Debian packages. Say so at once rather than fail later.
+#if !os(Linux)
+#error("recstore builds and runs on Linux only (Glibc, /proc, Debian's libfcgi, libjwt, libcurl, OpenSSL)")
+#endif
+
+// The dependency graph, bottom up; a module imports only what its line names
+// (C libraries in brackets), and nothing imports the executable:
+//
+//   Hex, JSON ─ no dependencies (JSON: Hex)
+//   POSIX ─ Hex                      system calls shared by every module
+//   Diagnostics ─ JSON, POSIX        logs, counters, timestamps
+//   Digests ─ Hex [OpenSSL]          SHA-256, HMAC, MD5
+//   Configuration ─ Diagnostics      environment and .env
+//   Curl ─ Diagnostics, POSIX [libcurl]
+//   Supervisor ─ Diagnostics, POSIX  the worker pool
+//   HTTP ─ JSON, Diagnostics, Hex    requests, responses, headers, the router, errors
+//   Uploads ─ HTTP, Diagnostics, Digests, POSIX     multipart reader, staging files
+//   FastCGI ─ HTTP, Diagnostics, POSIX [libfcgi]    the transport
+//   Storage ─ HTTP, JSON, Diagnostics, POSIX        ObjectStore, LocalStore, StorageService
+//             (HTTP only for HTTPResponseError: its errors say their own status)
+//   S3 ─ Storage, JSON, Digests, Curl, Diagnostics, Hex
+//   Auth ─ HTTP, Configuration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
+//   DevIssuer ─ Auth, Digests, JSON, POSIX [OpenSSL]  only the CLI and tests
+//   API ─ HTTP, Uploads, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
+//   recstore (executable) ─ everything above: wiring and the command line
+//
 // The C libraries are system-library targets with thin shim headers; no Swift
 // package dependencies are needed.
 let package = Package(
     name: "recstore",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "recstore", targets: ["recstore"]),
     ],
@@ -19,32 +43,42 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Small shared pieces.
-        .target(name: "JSON"),
-        .target(name: "Diagnostics", dependencies: ["JSON"]),
-        .target(name: "Digests", dependencies: ["COpenSSL"]),
+        .target(name: "Hex"),
+        .target(name: "POSIX", dependencies: ["Hex"]),
+        .target(name: "JSON", dependencies: ["Hex"]),
+        .target(name: "Diagnostics", dependencies: ["JSON", "POSIX"]),
+        .target(name: "Digests", dependencies: ["COpenSSL", "Hex"]),
         .target(name: "Configuration", dependencies: ["Diagnostics"]),
-        .target(name: "Curl", dependencies: ["CCurl", "Diagnostics"]),
+        .target(name: "Curl", dependencies: ["CCurl", "Diagnostics", "POSIX"]),
 
         // The request path.
-        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Digests"]),
-        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics"]),
-        .target(name: "Supervisor", dependencies: ["Diagnostics"]),
+        .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Hex"]),
+        // Upload staging: the streaming multipart reader and the temporary files it writes.
+        .target(name: "Uploads", dependencies: ["HTTP", "Diagnostics", "Digests", "POSIX"]),
+        .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
+        .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
         .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
-        .target(name: "Storage", dependencies: ["JSON", "Diagnostics"]),
-        .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics"]),
-        .target(name: "API", dependencies: ["JSON", "HTTP", "Auth", "Storage", "Configuration", "Diagnostics"]),
+        // The local stand-in for Auth0: key pair, JWKS, token signing. Only the
+        // executable's `dev-issuer` and `token` commands and the tests use it.
+        .target(name: "DevIssuer", dependencies: ["Auth", "COpenSSL", "Digests", "JSON", "POSIX"]),
+        // HTTP only for HTTPResponseError: storage errors say their own status.
+        .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX"]),
+        .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
+        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
         ),
 
+        .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Digests"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "UploadsTests", dependencies: ["Uploads", "HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP"]),
         // Loopback helper processes (Python servers from Tests/integration) for the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),

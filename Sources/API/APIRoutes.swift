@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import Storage
+import Uploads
 
 /// Every route of API.md, registered on the executable's router.
 public enum APIRoutes {
@@ -17,8 +18,9 @@ public enum APIRoutes {
         let settings = SettingsRoutes(context: context)
         let service = ServiceRoutes(context: context)
 
-        func add(_ method: String, _ path: String, _ handler: @escaping @Sendable (Request) throws -> Response) {
-            router.add(method, path) { request in try StorageFailures.translating(request) { try handler(request) } }
+        // Errors (storage's included) say their own status: the router maps them (`ErrorResponse`).
+        func add(_ method: String, _ path: String, _ handler: @escaping Handler) {
+            router.add(method, path, handler)
         }
         add("POST", "/api/v1/save_recording_details", save.handle)
         add("GET", "/api/v1/user_recordings/{user_id}", list.handle)

@@ -1,6 +1,7 @@
 import Diagnostics
 import Foundation
 import HTTP
+import Hex
 
 /// The ids of API.md. Anything else is a 422: ids are refused, never cleaned,
 /// so no id can reach outside its user's prefix.
@@ -41,7 +42,6 @@ enum Identifiers {
     /// `YYYYMMDDTHHMMSSZ-` and 8 random hex digits: ids that sort by time.
     static func newSessionID(at date: Date) -> String {
         var g = SystemRandomNumberGenerator()
-        let s = String(g.next() as UInt32, radix: 16)
-        return Timestamp.compact(date) + "-" + String(repeating: "0", count: 8 - s.count) + s
+        return Timestamp.compact(date) + "-" + Hex.encode(padded: g.next() as UInt32)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HTTP
 import JSON
 import Storage
+import Uploads
 
 /// POST /api/v1/save_recording_details: a streamed multipart form. The audio goes
 /// to a temporary file as it arrives; audio and transcript are stored before the

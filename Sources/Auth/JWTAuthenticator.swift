@@ -14,15 +14,21 @@ public final class JWTAuthenticator: Authenticator {
 
     /// Loads the JWKS now (start-up), so the first request does not pay for it
     /// and `/readyz` knows at once whether keys could be loaded.
+    public convenience init(options o: AuthOptions, clock: @escaping EpochClock = systemClock,
+                            minRefetchInterval: Double = 30) {
+        let fetcher = JWKSFetcher(source: o.jwksSource, timeoutSeconds: Double(o.jwksTimeoutSeconds))
+        let jwks = JWKSCache(fetch: { try fetcher.fetch() }, sourceDescription: fetcher.sourceDescription,
+                             ttl: Double(o.jwksTTLSeconds), minRefetchInterval: minRefetchInterval,
+                             fetchTimeout: Double(o.jwksTimeoutSeconds), clock: clock)
+        self.init(issuer: o.issuer, audience: o.audience, algorithms: o.algorithms,
+                  leewaySeconds: Double(o.leewaySeconds), jwks: jwks, clock: clock)
+        jwks.load()
+    }
+
+    /// `init(options:)` with the configuration's settings (kept for existing callers).
     public convenience init(configuration c: Configuration, clock: @escaping EpochClock = systemClock,
                             minRefetchInterval: Double = 30) {
-        let fetcher = JWKSFetcher(source: c.jwksSource, timeoutSeconds: Double(c.jwksTimeoutSeconds))
-        let jwks = JWKSCache(fetch: { try fetcher.fetch() }, sourceDescription: fetcher.sourceDescription,
-                             ttl: Double(c.jwksTTLSeconds), minRefetchInterval: minRefetchInterval,
-                             fetchTimeout: Double(c.jwksTimeoutSeconds), clock: clock)
-        self.init(issuer: c.issuer, audience: c.audience, algorithms: c.algorithms,
-                  leewaySeconds: Double(c.leewaySeconds), jwks: jwks, clock: clock)
-        jwks.load()
+        self.init(options: AuthOptions(configuration: c), clock: clock, minRefetchInterval: minRefetchInterval)
     }
 
     /// With a JWKS cache of the caller's making (loaded or not).
@@ -40,17 +46,32 @@ public final class JWTAuthenticator: Authenticator {
     public var verificationCount: Int { signatureChecks.value }
     public var jwksFetchCount: Int { jwks.fetchCount }
 
-    /// Sets `request.caller` and returns the principal, or throws a 401 `HTTPError`
-    /// with `WWW-Authenticate` (503 with `Retry-After` while no JWKS key was ever loaded).
+    /// The principal of the request's bearer token, or a `TokenFailure`: 401 with
+    /// `WWW-Authenticate` (503 with `Retry-After` while no JWKS key was ever loaded).
+    /// It does not touch the request: the API sets the caller (`APIContext.caller`).
     public func authenticate(_ request: Request) throws -> Principal {
-        let token = try bearerToken(request)
-        let subject = try verify(token, requestID: request.requestID)
-        request.caller = subject
-        return Principal(subject: subject)
+        let token: String
+        switch request.bearerCredentials {
+        case .absent:
+            // RFC 6750 §3.1: no error code when no credentials were sent at all.
+            throw TokenFailure.missing
+        case .otherScheme:
+            throw refusal("the Authorization scheme must be Bearer", requestID: request.requestID)
+        case .empty:
+            throw refusal("no token after Bearer", requestID: request.requestID)
+        case .token(let t):
+            token = t
+        }
+        return Principal(subject: try verify(token, requestID: request.requestID))
     }
 
-    /// The verified subject of a raw token.
-    public func verify(_ token: String, requestID: String = "") throws(HTTPError) -> String {
+    private func refusal(_ reason: String, requestID: String) -> TokenFailure {
+        Log.info("token refused", ["request_id": requestID, "reason": reason])
+        return .invalid(reason)
+    }
+
+    /// The verified subject of a raw token; a refusal says its status (`TokenFailure`).
+    public func verify(_ token: String, requestID: String = "") throws(TokenFailure) -> String {
         let digest = VerifiedTokenCache.Digest(token)
         if let hit = verified.lookup(digest, now: clock(), leeway: verifier.leewaySeconds, generation: jwks.generation) {
             jwks.refreshIfDue()
@@ -64,11 +85,12 @@ public final class JWTAuthenticator: Authenticator {
             switch error {
             case .invalid(let reason):
                 Log.info("token refused", ["request_id": requestID, "reason": reason])
-                throw Self.unauthorized("Invalid token: \(reason)", error: reason)
-            case .unavailable(let retryAfter):
+            case .unavailable:
                 Log.warning("token not checked: no JWKS key loaded", ["request_id": requestID, "source": jwks.sourceDescription])
-                throw HTTPError.unavailable("Authentication is unavailable: no JWKS key could be loaded", retryAfter: retryAfter)
+            case .missing:
+                break
             }
+            throw error
         }
     }
 
@@ -78,54 +100,4 @@ public final class JWTAuthenticator: Authenticator {
     /// and a 503 from every worker while the issuer is down would take the whole
     /// service out of its load balancer exactly when the cache can keep it up.
     public func readinessWarning() -> String? { jwks.staleness() }
-
-    // MARK: - Authorization header
-
-    private func bearerToken(_ request: Request) throws(HTTPError) -> String {
-        guard let value = request.headers["Authorization"], !value.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else {
-            // RFC 6750 §3.1: no error code when no credentials were sent at all.
-            throw Self.unauthorized("Not authenticated", error: nil)
-        }
-        let trimmed = Substring(value.utf8.drop { $0 == 0x20 || $0 == 0x09 })
-        let scheme = Substring(trimmed.utf8.prefix { $0 != 0x20 && $0 != 0x09 })
-        guard String(scheme).caseInsensitiveEquals("Bearer") else {
-            Log.info("token refused", ["request_id": request.requestID, "reason": "Authorization scheme is not Bearer"])
-            throw Self.unauthorized("Invalid token: the Authorization scheme must be Bearer",
-                                    error: "the Authorization scheme must be Bearer")
-        }
-        let token = trimmed[scheme.endIndex...].trimmingSpaces()
-        guard !token.isEmpty else {
-            Log.info("token refused", ["request_id": request.requestID, "reason": "no token after Bearer"])
-            throw Self.unauthorized("Invalid token: no token after Bearer", error: "no token after Bearer")
-        }
-        return token
-    }
-
-    static func unauthorized(_ detail: String, error description: String?) -> HTTPError {
-        var challenge = "Bearer realm=\"recstore\""
-        if let description {
-            // Descriptions are fixed phrases; still, keep the header well-formed (RFC 6750 §3).
-            let safe = description.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" }
-            challenge += ", error=\"invalid_token\", error_description=\"\(String(String.UnicodeScalarView(safe)))\""
-        }
-        var headers = Headers()
-        headers.set("WWW-Authenticate", challenge)
-        return HTTPError(.unauthorized, detail, headers: headers)
-    }
-}
-
-private extension Substring {
-    /// Spaces and tabs off both ends, on UTF-8 bytes: this runs on every request,
-    /// and the Character-based `reversed()` form cost more than the rest of it.
-    func trimmingSpaces() -> String {
-        let bytes = utf8
-        var start = bytes.startIndex, end = bytes.endIndex
-        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
-        while end > start {
-            let before = bytes.index(before: end)
-            guard bytes[before] == 0x20 || bytes[before] == 0x09 else { break }
-            end = before
-        }
-        return String(self[start..<end])
-    }
 }

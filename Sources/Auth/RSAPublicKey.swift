@@ -36,9 +36,9 @@ public struct RSAPublicKey: Sendable, Equatable {
     }
 }
 
-/// Writing PEM through a memory BIO.
-enum OpenSSLBIO {
-    static func write(_ body: (OpaquePointer) -> Int32) -> String? {
+/// Writing PEM through a memory BIO (the public key here, the dev issuer's private key too).
+public enum OpenSSLBIO {
+    public static func write(_ body: (OpaquePointer) -> Int32) -> String? {
         guard let bio = BIO_new(BIO_s_mem()) else { return nil }
         defer { BIO_free(bio) }
         guard body(bio) == 1 else { ERR_clear_error(); return nil }

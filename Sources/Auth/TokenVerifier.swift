@@ -1,4 +1,5 @@
 import CJWT
+import HTTP
 import JSON
 
 /// Why a token was not accepted.
@@ -6,6 +7,8 @@ public enum TokenFailure: Error, Equatable, Sendable {
     /// 401. The reason is a fixed phrase, never token content: it is safe in a
     /// header and in the log.
     case invalid(String)
+    /// 401 without an error code: no credentials were sent at all (RFC 6750 §3.1).
+    case missing
     /// 503: no signing key could be loaded yet, so no token can be checked.
     case unavailable(retryAfter: Int)
 }

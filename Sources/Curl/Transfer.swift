@@ -2,6 +2,7 @@ import CCurl
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 /// The state of one exchange, reached from libcurl's C callbacks through an
 /// unmanaged pointer.
@@ -98,17 +99,19 @@ final class Transfer {
         case .file(let path, let offset, let length):
             let remaining = offset + length - sent
             guard remaining > 0 else { return 0 }
-            while true {
-                let n = pread(fd, dest, min(capacity, Int(remaining)), off_t(sent))
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 {
-                    readError = TransferError(code: -1, message: n == 0 ? "upload file \(path) ended early"
-                                                                        : "cannot read upload file \(path): errno \(errno)")
-                    return Int(CURL_READFUNC_ABORT)
-                }
-                sent += Int64(n)
-                return n
+            let n: Int
+            do {
+                n = try FileIO.read(fd, into: dest, count: min(capacity, Int(remaining)), at: sent, path: path)
+            } catch {
+                readError = TransferError(code: -1, message: String(describing: error))
+                return Int(CURL_READFUNC_ABORT)
             }
+            guard n > 0 else {
+                readError = TransferError(code: -1, message: "upload file \(path) ended early")
+                return Int(CURL_READFUNC_ABORT)
+            }
+            sent += Int64(n)
+            return n
         }
     }
 

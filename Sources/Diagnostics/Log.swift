@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import JSON
+import POSIX
 
 /// One JSON object per line on stderr. A single `write(2)` per line keeps lines
 /// from different threads and worker processes from interleaving.
@@ -60,13 +61,7 @@ public enum Log {
             }
         }
         line.append(contentsOf: "}\n".utf8)
-        line.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let n = write(2, buffer.baseAddress! + offset, buffer.count - offset)
-                if n <= 0 { if n < 0 && errno == EINTR { continue }; return }
-                offset += n
-            }
-        }
+        // A log line that cannot be written has nowhere to be reported.
+        line.withUnsafeBytes { buffer in try? FileIO.writeAll(2, buffer, path: "standard error") }
     }
 }

@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import Hex
 
 /// One-shot digests through OpenSSL's EVP interface: SigV4 and S3 (SHA-256, HMAC,
 /// Content-MD5), the verified-token cache (SHA-256 of a token).
@@ -36,13 +37,8 @@ public enum Digest {
         return out
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// Lowercase hex (`Hex.encode`), kept here for the digests' callers.
+    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 
     public static func sha256Hex(_ s: String) -> String { hex(sha256(Array(s.utf8))) }
 

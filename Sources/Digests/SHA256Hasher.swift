@@ -1,4 +1,5 @@
 import COpenSSL
+import Hex
 
 /// Incremental SHA-256 (OpenSSL EVP): an upload hashed while it is written, an
 /// object hashed as it is read back (`recstore sync`).
@@ -24,13 +25,6 @@ public final class SHA256Hasher {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         EVP_DigestFinal_ex(context, &digest, &length)
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(Int(length) * 2)
-        for b in digest[0..<Int(length)] {
-            out.append(hex[Int(b >> 4)])
-            out.append(hex[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        return Hex.encode(digest[0..<Int(length)])
     }
 }

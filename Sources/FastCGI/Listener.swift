@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 public struct ListenerError: Error, CustomStringConvertible, Sendable {
     public let message: String
@@ -176,4 +177,4 @@ public final class Listener: @unchecked Sendable {
     }
 }
 
-func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+func errorText(_ code: Int32 = errno) -> String { SystemError.text(code) }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Diagnostics
 import HTTP
+import POSIX
 
 /// Writes one response: the head, then the body in chunks (from memory, a file
 /// or a producer). A streamed body's head is held back until its first bytes, so
@@ -64,12 +65,12 @@ final class ResponseSender {
                 return .complete
             }
             // O_NOFOLLOW: a symlink planted in the storage tree never leads outside it.
-            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            let fd = FileIO.open(path, O_RDONLY | O_NOFOLLOW)
             guard fd >= 0 else {
                 let code = errno
                 if code == ENOENT || code == ELOOP { return try deliver(HTTPError(.notFound, "Not Found").response) }
-                Log.error("cannot open response file", ["request_id": request.requestID, "error": errorText(code)])
-                return try deliver(HTTPError(.internalServerError, "Internal Server Error").response)
+                let failure = SystemError("cannot open response file", path, code: code)
+                return try deliver(ErrorResponse.response(for: failure, request: request, unhandled: "cannot open response file"))
             }
             defer { close(fd) }
             try writeHead(response)
@@ -92,9 +93,7 @@ final class ResponseSender {
                     return .cutShort
                 }
                 pendingHead = nil
-                if let httpError = error as? HTTPError { return try deliver(httpError.response) }
-                Log.error("response stream failed", ["request_id": request.requestID, "error": String(describing: error)])
-                return try deliver(HTTPError(.internalServerError, "Internal Server Error").response)
+                return try deliver(ErrorResponse.response(for: error, request: request, unhandled: "response stream failed"))
             }
             try sendPendingHead()
             return .complete
@@ -107,8 +106,9 @@ final class ResponseSender {
         var remaining = length
         while remaining > 0 {
             let want = Int(min(Int64(Self.chunkSize), remaining))
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(position)) }
-            if n < 0 && errno == EINTR { continue }
+            let n = (try? buffer.withUnsafeMutableBytes { (b) in
+                try FileIO.read(fd, into: b.baseAddress!, count: want, at: position, path: "response file")
+            }) ?? -1
             guard n > 0 else {
                 Log.error("response file shorter than announced",
                           ["request_id": request.requestID, "missing_bytes": remaining])

@@ -1,18 +1,14 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Hex
 
 public enum RequestID {
     /// 32 lowercase hex digits, like nginx's `$request_id`.
     public static func make() -> String {
         var g = SystemRandomNumberGenerator()
         let a = g.next() as UInt64, b = g.next() as UInt64
-        return hex(a) + hex(b)
-    }
-
-    static func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+        return Hex.encode(padded: a) + Hex.encode(padded: b)
     }
 
     /// Accepts a client- or nginx-supplied id only if it is short and plain, so it

@@ -37,11 +37,8 @@ public final class Router: Responder {
         var response: Response
         do {
             response = try route(request)
-        } catch let error as HTTPError {
-            response = error.response
         } catch {
-            Log.error("unhandled error", ["request_id": request.requestID, "error": String(describing: error)])
-            response = HTTPError(.internalServerError, "Internal Server Error").response
+            response = ErrorResponse.response(for: error, request: request)
         }
         response.headers.set("X-Request-ID", request.requestID)
         return response

@@ -1,3 +1,5 @@
+import Hex
+
 /// Compact serialization (no spaces, `/` not escaped, non-ASCII kept as UTF-8),
 /// or indented with `pretty` for files people read. Written straight into UTF-8
 /// bytes: listings serialize hundreds of objects per request, and appending to a
@@ -55,8 +57,6 @@ extension JSON {
         for _ in 0..<(indent * 2) { out.append(UInt8(ascii: " ")) }
     }
 
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-
     /// `s` as a quoted, escaped JSON string (also how log lines write their strings).
     public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
@@ -79,8 +79,7 @@ extension JSON {
                 case 0x0C: out.append(UInt8(ascii: "f"))
                 default:
                     out.append(contentsOf: "u00".utf8)
-                    out.append(hexDigits[Int(b >> 4)])
-                    out.append(hexDigits[Int(b & 0xF)])
+                    Hex.append(b, to: &out)
                 }
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))

@@ -1,4 +1,5 @@
 import Synchronization
+import Hex
 
 /// Which canonical URI and query a request is signed over.
 ///
@@ -50,8 +51,8 @@ enum SigningForm: Sendable {
         out.reserveCapacity(encoded.utf8.count)
         var bytes = Array(encoded.utf8)[...]
         while let b = bytes.popFirst() {
-            guard b == 0x25, bytes.count >= 2, let h = URIEncoding.hexValue(bytes[bytes.startIndex]),
-                  let l = URIEncoding.hexValue(bytes[bytes.startIndex + 1]) else { out.append(b); continue }
+            guard b == 0x25, bytes.count >= 2, let h = Hex.value(bytes[bytes.startIndex]),
+                  let l = Hex.value(bytes[bytes.startIndex + 1]) else { out.append(b); continue }
             let decoded = h << 4 | l
             if keeping(decoded) {
                 out.append(b); out.append(bytes.removeFirst()); out.append(bytes.removeFirst())

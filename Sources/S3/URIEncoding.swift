@@ -1,3 +1,5 @@
+import Hex
+
 /// AWS's URI encoding (SigV4 "UriEncode"): every byte of the UTF-8 form except
 /// `A–Z a–z 0–9 - . _ ~` becomes `%XX` (uppercase hex). The same text goes into the
 /// URL and into the canonical request, so what is sent is exactly what is signed.
@@ -9,7 +11,6 @@ public enum URIEncoding {
     public static func encodePath(_ s: String) -> String { encode(s, keepSlash: true) }
 
     static func encode(_ s: String, keepSlash: Bool) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
         var out = [UInt8]()
         out.reserveCapacity(s.utf8.count)
         for b in s.utf8 {
@@ -19,7 +20,7 @@ public enum URIEncoding {
             case 0x2F where keepSlash:
                 out.append(b)
             default:
-                out.append(0x25); out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)])
+                out.append(0x25); Hex.append(b, to: &out, uppercase: true)
             }
         }
         return String(decoding: out, as: UTF8.self)
@@ -34,20 +35,11 @@ public enum URIEncoding {
             switch b {
             case 0x2B: out.append(0x20)
             case 0x25:
-                guard let h = bytes.next().flatMap(hexValue), let l = bytes.next().flatMap(hexValue) else { return nil }
+                guard let h = bytes.next().flatMap(Hex.value), let l = bytes.next().flatMap(Hex.value) else { return nil }
                 out.append(h << 4 | l)
             default: out.append(b)
             }
         }
         return String(validating: out, as: UTF8.self)
-    }
-
-    static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x41...0x46: c - 0x41 + 10
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
-        }
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import POSIX
 
 /// Keys as paths under a root directory.
 ///
@@ -116,19 +117,25 @@ public final class LocalStore: ObjectStore {
     /// group-readable (0640: the responder's group, which nginx is in, never others); returns its path and status. Removed again on failure.
     func writeTemporary(in directory: String, _ fill: (Int32, String) throws -> Void) throws -> (String, stat) {
         try POSIXFile.makeDirectories(directory)
-        let temp = directory + "/.~tmp." + POSIXFile.randomHex()
-        var fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o640)
-        if fd < 0 && errno == ENOENT {
+        func create() throws -> (fd: Int32, path: String) {
+            try FileIO.createUnique(in: directory, prefix: ".~tmp.", mode: 0o640, flags: O_NOFOLLOW)
+        }
+        var created: (fd: Int32, path: String)
+        do {
+            created = try create()
+        } catch let error as SystemError where error.code == ENOENT {
             // A concurrent delete removed the emptied directory: make it again once.
             try POSIXFile.makeDirectories(directory)
-            fd = POSIXFile.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o640)
+            created = try POSIXFile.storing(create)
+        } catch let error as SystemError {
+            throw POSIXFile.unavailable(error)
         }
-        guard fd >= 0 else { throw POSIXFile.unavailable("cannot create", temp) }
+        let (fd, temp) = created
         do {
             defer { close(fd) }
             try fill(fd, temp)
             _ = fchmod(fd, 0o640)
-            guard fsync(fd) == 0 else { throw POSIXFile.unavailable("cannot sync", temp) }
+            try POSIXFile.storing { try FileIO.sync(fd, path: temp) }
             return (temp, try POSIXFile.fileStatus(fd, path: temp))
         } catch {
             unlink(temp)
@@ -142,8 +149,9 @@ public final class LocalStore: ObjectStore {
         defer { close(input) }
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress!, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; throw POSIXFile.unavailable("cannot read", source) }
+            let n = try POSIXFile.storing {
+                try buffer.withUnsafeMutableBytes { (b) in try FileIO.read(input, into: b, path: source) }
+            }
             if n == 0 { return }
             try buffer.withUnsafeBytes { (b) in try POSIXFile.writeAll(out, UnsafeRawBufferPointer(rebasing: b[0..<n]), path: path) }
         }
@@ -159,20 +167,21 @@ public final class LocalStore: ObjectStore {
             listings.forgetAll()
         }
         // A concurrent delete may remove the directory once it is empty: make it again, once.
-        func again(_ call: () -> Int32) throws -> Int32 {
-            let result = call()
-            guard result != 0, errno == ENOENT, access(source, F_OK) == 0 else { return result }
-            try POSIXFile.makeDirectories(directory)
-            return call()
+        func place(replace: Bool) throws -> Bool {
+            func attempt() throws -> Bool { try FileIO.place(source, at: final, replace: replace) }
+            do {
+                return try attempt()
+            } catch let error as SystemError where error.code == ENOENT && access(source, F_OK) == 0 {
+                try POSIXFile.makeDirectories(directory)
+                return try POSIXFile.storing(attempt)
+            } catch let error as SystemError {
+                throw POSIXFile.unavailable(error)
+            }
         }
         if condition == .createOnly {
-            // link() fails if the name exists: create-only without a lock.
-            guard try again({ link(source, final) }) == 0 else {
-                if errno == EEXIST { throw StorageError.alreadyExists(key) }
-                throw POSIXFile.unavailable("cannot link", final)
-            }
-            unlink(source)
-            POSIXFile.syncDirectory(directory)
+            // A link fails if the name exists: create-only without a lock.
+            guard try place(replace: false) else { throw StorageError.alreadyExists(key) }
+            FileIO.syncDirectory(directory)
             return
         }
         // Overwrites are serialised per directory so that an If-Match check and
@@ -184,16 +193,14 @@ public final class LocalStore: ObjectStore {
         }
         guard dirFD >= 0 else { throw POSIXFile.unavailable("cannot open", directory) }
         defer { close(dirFD) }
-        while flock(dirFD, LOCK_EX) != 0 {
-            if errno != EINTR { throw POSIXFile.unavailable("cannot lock", directory) }
-        }
+        try POSIXFile.storing { try FileIO.lockExclusive(dirFD, path: directory) }
         if case .ifMatch(let expected) = condition {
             var st = stat()
             guard lstat(final, &st) == 0, POSIXFile.isRegular(st), Self.etag(st) == expected else {
                 throw StorageError.preconditionFailed(key)
             }
         }
-        guard try again({ rename(source, final) }) == 0 else { throw POSIXFile.unavailable("cannot rename into", final) }
+        _ = try place(replace: true)
         _ = fsync(dirFD)
     }
 
@@ -232,8 +239,11 @@ public final class LocalStore: ObjectStore {
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
         var filled = 0
         while filled < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
-            if n < 0 { if errno == EINTR { continue }; throw POSIXFile.unavailable("cannot read", key) }
+            let n = try POSIXFile.storing {
+                try bytes.withUnsafeMutableBytes { (b) in
+                    try FileIO.read(fd, into: b.baseAddress! + filled, count: b.count - filled, at: Int64(filled), path: key)
+                }
+            }
             if n == 0 { bytes.removeLast(bytes.count - filled); break }
             filled += n
         }
@@ -278,8 +288,11 @@ public final class LocalStore: ObjectStore {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while offset < end {
             let want = Int(min(Int64(buffer.count), end - offset))
-            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, want, off_t(offset)) }
-            if n < 0 { if errno == EINTR { continue }; throw POSIXFile.unavailable("cannot read", key) }
+            let n = try POSIXFile.storing {
+                try buffer.withUnsafeMutableBytes { (b) in
+                    try FileIO.read(fd, into: b.baseAddress!, count: want, at: offset, path: key)
+                }
+            }
             if n == 0 { break }
             try buffer.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             offset += Int64(n)
@@ -402,7 +415,7 @@ public final class LocalStore: ObjectStore {
             }
         }
         for d in candidates.sorted(by: { $0.count > $1.count }) { rmdir(d) }
-        for d in Set(candidates.map(Self.directory(of:)) + directories) { POSIXFile.syncDirectory(d) }
+        for d in Set(candidates.map(Self.directory(of:)) + directories) { FileIO.syncDirectory(d) }
         return deleted
     }
 

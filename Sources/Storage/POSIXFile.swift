@@ -2,35 +2,29 @@
 import Glibc
 #endif
 import Foundation
+import POSIX
 
-/// Thin, throwing wrappers over the few system calls the local store needs.
-/// Every failure that is not the caller's fault becomes `.unavailable`: a full,
+/// The local store's view of the shared system calls (`POSIX.FileIO`): every
+/// failure that is not the caller's fault becomes `.unavailable`, so a full,
 /// read-only or unreadable disk is a 503, never a 500.
 enum POSIXFile {
-    static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
-
     static func unavailable(_ what: String, _ path: String, _ code: Int32 = errno) -> StorageError {
-        .unavailable("\(what) \(path): \(errorText(code))")
+        unavailable(SystemError(what, path, code: code))
     }
 
-    /// Retries on EINTR.
+    static func unavailable(_ error: SystemError) -> StorageError { .unavailable(error.description) }
+
+    /// Runs `body`, turning a system call's failure into `.unavailable`.
+    static func storing<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SystemError { throw unavailable(error) }
+    }
+
     static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
-        while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC, mode)
-            if fd >= 0 || errno != EINTR { return fd }
-        }
+        FileIO.open(path, flags, mode)
     }
 
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw unavailable("cannot write", path)
-            }
-            offset += n
-        }
+        try storing { try FileIO.writeAll(fd, bytes, path: path) }
     }
 
     static func fileStatus(_ fd: Int32, path: String) throws -> stat {
@@ -54,20 +48,5 @@ enum POSIXFile {
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path && parent != "/" { try makeDirectories(parent) }
         if mkdir(path, 0o750) != 0 && errno != EEXIST { throw unavailable("cannot create directory", path) }
-    }
-
-    /// Makes a directory entry durable after a rename, link or unlink in it.
-    static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { return }
-        _ = fsync(fd)
-        close(fd)
-    }
-
-    static func randomHex() -> String {
-        var g = SystemRandomNumberGenerator()
-        let v = g.next() as UInt64
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
     }
 }

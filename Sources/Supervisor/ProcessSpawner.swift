@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 /// Starts worker processes with posix_spawn: a fresh image of our own executable,
 /// never a fork() of a process whose runtime may already run threads.
@@ -44,5 +45,5 @@ struct ProcessSpawner {
 
 struct SpawnError: Error, CustomStringConvertible {
     let code: Int32
-    var description: String { String(cString: strerror(code)) }
+    var description: String { SystemError.text(code) }
 }

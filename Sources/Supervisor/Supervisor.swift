@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Diagnostics
+import POSIX
 
 /// The process manager: keeps `workers` worker processes accepting on one
 /// listening socket.
@@ -73,7 +74,7 @@ public final class Supervisor {
     /// Runs until stopped by SIGTERM or SIGINT; returns the exit status (0).
     public func run() -> Int32 {
         guard let signals = SignalRouting.makePipe() else {
-            Log.error("cannot create the signal pipe", ["error": String(cString: strerror(errno))])
+            Log.error("cannot create the signal pipe", ["error": SystemError.text()])
             return 1
         }
         SignalRouting.route([SIGTERM, SIGINT, SIGHUP, SIGCHLD], to: signals.write)

@@ -10,7 +10,7 @@ import Storage
 /// own per-thread S3 connections).
 enum App {
     static func makeResponder(_ configuration: Configuration) throws -> Responder {
-        let authenticator = JWTAuthenticator(configuration: configuration)
+        let authenticator = JWTAuthenticator(options: AuthOptions(configuration: configuration))
         let local = LocalStore(root: configuration.localStorageDir)
         let bucket = try Stores.bucket(configuration)
         let storage = StorageService(configuration: configuration, local: local, s3: bucket)

@@ -1,5 +1,6 @@
 import Auth
 import Foundation
+import DevIssuer
 
 /// `recstore dev-issuer [--dir DIR]`: makes (or keeps) the local dev issuer's key
 /// and JWKS, and prints the service's configuration for it as shell-safe

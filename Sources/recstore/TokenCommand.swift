@@ -1,5 +1,6 @@
 import Auth
 import Foundation
+import DevIssuer
 
 /// `recstore token --sub NAME [--ttl SECONDS] [--dir DIR]`: prints an RS256 access
 /// token from the local dev issuer (`${RUN_DIR:-./.run}/dev-issuer` by default).

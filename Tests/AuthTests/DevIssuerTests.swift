@@ -3,6 +3,7 @@ import Configuration
 import Foundation
 import JSON
 import XCTest
+import DevIssuer
 
 final class DevIssuerTests: XCTestCase {
     var directory: String!

@@ -1,6 +1,7 @@
 import Auth
 import JSON
 import XCTest
+import DevIssuer
 
 final class JWKSetTests: XCTestCase {
     func testRSAJWKBecomesTheSamePublicKeyOpenSSLWrites() throws {

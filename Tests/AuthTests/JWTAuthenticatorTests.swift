@@ -1,4 +1,5 @@
 import Auth
+import Configuration
 import CJWT
 import HTTP
 import JSON
@@ -18,11 +19,26 @@ final class JWTAuthenticatorTests: XCTestCase {
         }
     }
 
-    func testAuthenticateSetsTheCaller() throws {
+    func testAuthenticateNamesThePrincipalAndLeavesTheCallerToTheAPI() throws {
         let request = f.request(authorization: "Bearer " + f.token())
         let principal = try f.auth.authenticate(request)
         XCTAssertEqual(principal, Principal(subject: "auth0|5f7c8ec7c33c6c004bbafe82"))
-        XCTAssertEqual(request.caller, "auth0|5f7c8ec7c33c6c004bbafe82")
+        // One place sets the caller: APIContext.caller.
+        XCTAssertNil(request.caller)
+    }
+
+    func testOptionsComeFromTheConfigurationOnlyAtTheEdge() throws {
+        var c = Configuration()
+        c.issuer = "https://issuer.example/"
+        c.audience = "api"
+        c.algorithms = ["RS384"]
+        c.leewaySeconds = 5
+        c.jwksSource = .file("/nonexistent/jwks.json")
+        c.jwksTTLSeconds = 30
+        c.jwksTimeoutSeconds = 2
+        XCTAssertEqual(AuthOptions(configuration: c),
+                       AuthOptions(issuer: "https://issuer.example/", audience: "api", algorithms: ["RS384"], leewaySeconds: 5,
+                                   jwksSource: .file("/nonexistent/jwks.json"), jwksTTLSeconds: 30, jwksTimeoutSeconds: 2))
     }
 
     func testAudienceAsStringOrArray() {

@@ -4,6 +4,7 @@ import Foundation
 import HTTP
 import JSON
 import XCTest
+import DevIssuer
 
 /// Real RSA keys, made once per test run.
 enum TestKeys {
@@ -74,8 +75,9 @@ final class Fixture {
     func authenticate(header: String?) -> Result<String, HTTPError> {
         do {
             return .success(try auth.authenticate(request(authorization: header)).subject)
-        } catch let e as HTTPError {
-            return .failure(e)
+        } catch let e as any HTTPResponseError {
+            // As the API would answer it (ErrorResponse): status, headers, detail.
+            return .failure(HTTPError(e.status, e.detail, headers: e.headers))
         } catch {
             XCTFail("unexpected error \(error)")
             return .failure(HTTPError(.internalServerError, "\(error)"))

@@ -1,6 +1,7 @@
 import Auth
 import COpenSSL
 import JSON
+import DevIssuer
 
 /// Builds tokens by hand, so every malformed or forged variant can be made.
 enum TokenFactory {

@@ -1,3 +1,5 @@
+import HTTP
+
 /// Collects a text part in memory, refusing more than its limit.
 final class TextPartSink {
     private let name: String

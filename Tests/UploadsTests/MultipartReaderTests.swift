@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import HTTP
+import HTTP
+@testable import Uploads
 
 /// A body in memory that records how it was read, and can fail like an aborted client.
 final class RecordingBody: BodyStream {

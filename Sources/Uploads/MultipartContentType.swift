@@ -1,3 +1,5 @@
+import HTTP
+
 /// The request's Content-Type, checked for `multipart/form-data` and its boundary.
 enum MultipartContentType {
     /// The boundary of a `multipart/form-data` content type.

@@ -1,6 +1,7 @@
 import COpenSSL
 import Digests
 import JSON
+import Auth
 
 public struct KeyError: Error, CustomStringConvertible, Sendable {
     public let message: String

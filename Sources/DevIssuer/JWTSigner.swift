@@ -1,4 +1,5 @@
 import JSON
+import Auth
 
 /// Makes RS256/RS384/RS512 compact JWS tokens with a local key: the dev issuer's
 /// tokens, and tests'.

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import HTTP
+import HTTP
+@testable import Uploads
 import Digests
 
 /// A multipart body made while it is read: one file part of `size` bytes, never held whole.

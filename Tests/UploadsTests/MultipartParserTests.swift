@@ -1,5 +1,6 @@
 import XCTest
-@testable import HTTP
+import HTTP
+@testable import Uploads
 
 // Helpers shared by the Multipart*Tests files.
 

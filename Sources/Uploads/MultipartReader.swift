@@ -1,3 +1,5 @@
+import HTTP
+
 /// Reads a `multipart/form-data` request body into a `MultipartForm`, streaming: file
 /// parts go to temporary files as they arrive, so memory stays flat whatever the size.
 public struct MultipartReader {

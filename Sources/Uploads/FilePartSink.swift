@@ -1,10 +1,10 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 import Diagnostics
 import Digests
+import POSIX
+import HTTP
 
 /// Streams a file part to a new temporary file, hashing it and keeping its first bytes.
 /// Until `finish()` hands the file over, the sink owns it and removes it on `discard()`
@@ -38,14 +38,10 @@ final class FilePartSink {
             prefix.append(contentsOf: chunk.prefix(UploadedFile.prefixLength - prefix.count))
         }
         hasher.update(chunk)
-        var offset = 0
-        while offset < chunk.count {
-            let n = write(fd, chunk.baseAddress! + offset, chunk.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ioFailure("write")
-            }
-            offset += n
+        do {
+            try FileIO.writeAll(fd, chunk, path: path)
+        } catch {
+            throw ioFailure("write", (error as? SystemError)?.code ?? EIO)
         }
         size += Int64(chunk.count)
     }
@@ -55,7 +51,7 @@ final class FilePartSink {
         let fd = self.fd
         self.fd = -1
         guard close(fd) == 0 else {
-            let error = ioFailure("close")
+            let error = ioFailure("close", errno)
             unlink(path)
             throw error
         }
@@ -71,8 +67,8 @@ final class FilePartSink {
         unlink(path)
     }
 
-    private func ioFailure(_ operation: String) -> HTTPError {
-        Log.error("cannot write a temporary upload file", ["path": path, "operation": operation, "error": String(cString: strerror(errno))])
+    private func ioFailure(_ operation: String, _ code: Int32) -> HTTPError {
+        Log.error("cannot write a temporary upload file", ["path": path, "operation": operation, "error": SystemError.text(code)])
         return HTTPError.unavailable("temporary storage for uploads is unavailable")
     }
 }

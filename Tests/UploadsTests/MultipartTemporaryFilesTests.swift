@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import HTTP
+import HTTP
+@testable import Uploads
 
 final class MultipartTemporaryFilesTests: XCTestCase {
     func touch(_ path: String) {

@@ -1,8 +1,7 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
+import HTTP
 
 /// What the parser reports, in order: per part one `partBegin`, any number of
 /// `partData`, one `partEnd`.

@@ -3,6 +3,8 @@ import Glibc
 #endif
 import Foundation
 import JSON
+import POSIX
+import Auth
 
 /// A local stand-in for Auth0, for `make run` and tests: an RSA key pair and the
 /// JWKS that publishes it, kept in one directory:
@@ -123,28 +125,10 @@ public struct DevIssuer: Sendable {
     /// Writes a temporary file with `mode` from the start, then puts it in place:
     /// rename (replace) or link (only if absent; false when something is there).
     private static func publish(_ bytes: [UInt8], at path: String, mode: mode_t, replace: Bool) throws(KeyError) -> Bool {
-        let temporary = path + ".tmp.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw KeyError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        defer { unlink(temporary) }
-        var written = 0
-        let ok = bytes.withUnsafeBytes { buffer -> Bool in
-            while written < buffer.count {
-                let n = write(fd, buffer.baseAddress! + written, buffer.count - written)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                written += n
-            }
-            return fsync(fd) == 0
+        do {
+            return try FileIO.publish(bytes, at: path, mode: mode, replace: replace)
+        } catch {
+            throw KeyError(String(describing: error))
         }
-        close(fd)
-        guard ok else { throw KeyError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        if replace {
-            guard rename(temporary, path) == 0 else { throw KeyError("cannot replace \(path): \(String(cString: strerror(errno)))") }
-            return true
-        }
-        if link(temporary, path) == 0 { return true }
-        if errno == EEXIST { return false }
-        throw KeyError("cannot create \(path): \(String(cString: strerror(errno)))")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
-@testable import HTTP
+import HTTP
+@testable import Uploads
 
 /// Seeded random mutations of well-formed bodies. The parser must never crash or read
 /// outside its input (debug builds check every buffer access), must fail only with 400

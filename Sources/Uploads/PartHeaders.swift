@@ -1,3 +1,5 @@
+import HTTP
+
 /// The headers of one part and what a form reader needs from them.
 public struct PartHeaders: Sendable {
     /// The `name` of its Content-Disposition.

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 import Diagnostics
+import POSIX
+import HTTP
 
 /// Temporary upload files, named `upload-<pid>-<start>-<random>.part` after the process
 /// that writes them (`start`: its start time, so a recycled pid is not taken for the
@@ -15,17 +15,18 @@ public enum TemporaryFiles {
     /// and mode 0600, open for writing. Fails with 503: the disk is the server's problem.
     static func create(in directory: String) throws -> (fd: Int32, path: String) {
         let me = ProcessIdentity.current
-        var attempts = 0
-        while true {
-            let path = directory + "/" + prefix + "\(me.pid)-\(me.start)-\(randomHex())" + suffix
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd >= 0 { return (fd, path) }
-            let code = errno
-            attempts += 1
-            if code == ENOENT && attempts == 1 && (mkdir(directory, 0o700) == 0 || errno == EEXIST) { continue }
-            if code == EEXIST && attempts < 8 { continue }
-            if code == EINTR && attempts < 8 { continue }
-            Log.error("cannot create a temporary upload file", ["directory": directory, "error": String(cString: strerror(code))])
+        func create() throws -> (fd: Int32, path: String) {
+            try FileIO.createUnique(in: directory, prefix: prefix + "\(me.pid)-\(me.start)-", suffix: suffix, mode: 0o600)
+        }
+        do {
+            do {
+                return try create()
+            } catch let error as SystemError where error.code == ENOENT && (mkdir(directory, 0o700) == 0 || errno == EEXIST) {
+                return try create()
+            }
+        } catch {
+            let code = (error as? SystemError)?.code ?? EIO
+            Log.error("cannot create a temporary upload file", ["directory": directory, "error": SystemError.text(code)])
             throw HTTPError.unavailable("temporary storage for uploads is unavailable")
         }
     }
@@ -59,12 +60,6 @@ public enum TemporaryFiles {
               fields[2].count == 16, fields[2].allSatisfy(\.isHexDigit) else { return nil }
         return ProcessIdentity(pid: pid, start: start)
     }
-
-    private static func randomHex() -> String {
-        var g = SystemRandomNumberGenerator()
-        let s = String(g.next() as UInt64, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
-    }
 }
 
 /// A process id with its start time (clock ticks after boot, from /proc; 0 where
@@ -90,12 +85,13 @@ struct ProcessIdentity: Equatable {
     /// Field 22 of /proc/<pid>/stat; nil when there is no such live process.
     static func startTime(of pid: pid_t) -> UInt64? {
         #if os(Linux)
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        let path = "/proc/\(pid)/stat"
+        let fd = FileIO.open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1024)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
+        guard let n = try? buffer.withUnsafeMutableBytes({ (b) in try FileIO.read(fd, into: b, path: path) }),
+              n > 0 else { return nil }
         // The command name (field 2) is in parentheses and may hold spaces and `)`:
         // the fields after it start after the last `)`.
         let text = buffer[0..<n]
