@@ -62,7 +62,7 @@ let package = Package(
         // executable's `dev-issuer` and `token` commands and the tests use it.
         .target(name: "DevIssuer", dependencies: ["Auth", "COpenSSL", "Digests", "JSON", "POSIX"]),
         // HTTP only for HTTPResponseError: storage errors say their own status.
-        .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX"]),
+        .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX", "Digests"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
         .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
 
@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP", "Digests"]),
         // Loopback helper processes (Python servers from Tests/integration) for the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),

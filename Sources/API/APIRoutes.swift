@@ -31,6 +31,16 @@ public enum APIRoutes {
         add("GET", "/api/v1/user_settings/{user_id}", settings.get)
         add("POST", "/api/v1/user_settings", settings.save)
         add("GET", "/api/v1/upload/storage-info", service.storageInfo)
+        // Resumable uploads (tus 1.0.0): each answer carries Tus-Resumable, errors too.
+        let uploads = UploadRoutes(context: context)
+        router.add("OPTIONS", UploadRoutes.collection, uploads.options)
+        router.add("OPTIONS", UploadRoutes.collection + "/{upload_id}", uploads.options)
+        router.add("POST", UploadRoutes.collection, uploads.create)
+        router.add("HEAD", UploadRoutes.collection + "/{upload_id}", uploads.head)
+        router.add("PATCH", UploadRoutes.collection + "/{upload_id}", uploads.patch)
+        router.add("DELETE", UploadRoutes.collection + "/{upload_id}", uploads.delete)
+        router.add("POST", UploadRoutes.collection + "/{upload_id}", uploads.override)
+
         router.add("GET", "/healthz", service.health)
         add("GET", "/readyz", service.ready)
     }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Diagnostics
 import Foundation
 import HTTP
@@ -24,6 +27,7 @@ struct SaveRecording {
                                             tempDirectory: context.temporaryDirectory) { name in
             switch name {
             case "audio": .file(maxBytes: maxAudio)
+            case "audio_upload": .text(maxBytes: Self.maxIDPartBytes)
             case "transcript": .textOrFile(maxBytes: Self.maxTranscriptBytes)
             case "metadata": .text(maxBytes: Self.maxMetadataBytes)
             case "user_id", "session_id": .text(maxBytes: Self.maxIDPartBytes)
@@ -40,16 +44,12 @@ struct SaveRecording {
         let givenMetadata = try Self.text(form, "metadata") ?? ""
         let client = givenMetadata.isEmpty ? ClientMetadata() : try ClientMetadata(part: Array(givenMetadata.utf8))
 
-        guard case .file(let audio)? = form["audio"] else {
-            throw HTTPError.unprocessable("The audio part is required (a file field named \"audio\").")
-        }
-        guard let format = AudioFormat.sniff(audio.prefix) else {
-            throw HTTPError(.unsupportedMediaType, "The audio is not in a recognised format (WAV, WebM, Ogg, MP3, M4A or FLAC).")
-        }
+        let audio = try audioSource(form, caller: caller, maxAudio: maxAudio)
+        let format = audio.format
         let (transcript, transcriptBytes) = try Self.transcript(form["transcript"])
 
         var duration = client.duration ?? .null
-        if client.duration == nil, format == .wav, let seconds = WAVDuration.seconds(ofFileAt: audio.path) {
+        if client.duration == nil, let seconds = audio.wavSeconds() {
             duration = .double((seconds * 1000).rounded() / 1000)
         }
         let audioKey = Layout.audioKey(user, session, format)
@@ -83,8 +83,7 @@ struct SaveRecording {
                 let m = metadata(kind)
                 saved = m
                 return [
-                    NewObject(key: audioKey, content: .file(StagedFile(path: audio.path, size: audio.size, sha256: audio.sha256)),
-                              contentType: format.contentType),
+                    NewObject(key: audioKey, content: try audio.content(kind), contentType: format.contentType),
                     NewObject(key: transcriptKey, content: transcript, contentType: "text/plain; charset=utf-8"),
                     NewObject(key: Layout.metadataKey(user, session), content: .bytes(JSON.object(m).bytes), contentType: "application/json"),
                 ]
@@ -92,11 +91,44 @@ struct SaveRecording {
         } catch StorageError.alreadyExists {
             throw HTTPError(.conflict, "A recording with session_id \(session) already exists; nothing was overwritten.")
         }
+        if let upload = audio.upload {
+            // Saved: the upload has served its purpose (its bytes now are the recording's).
+            do { try context.uploads.remove(id: upload.id) } catch {
+                Log.warning("saved upload not removed yet; the sweep will", ["upload_id": upload.id, "error": String(describing: error)])
+            }
+        }
         Log.info("recording saved", ["request_id": request.requestID, "user_id": user, "session_id": session,
                                      "storage": kind.rawValue, "audio_bytes": audio.size])
         let info = RecordingInfo(user: user, session: session, metadata: saved!, storage: kind, lastModified: now)
         return Response.json(info.json, status: .created)
     }
+
+    /// Where the audio comes from: the `audio` file part, or (`audio_upload`) a
+    /// complete resumable upload of the caller's, checked like an audio part.
+    func audioSource(_ form: MultipartForm, caller: String, maxAudio: Int64) throws -> AudioSource {
+        let reference = try Self.text(form, "audio_upload")
+        switch (form["audio"], reference) {
+        case (.file(let file)?, nil):
+            guard let format = AudioFormat.sniff(file.prefix) else { throw Self.unrecognised }
+            return AudioSource(format: format, size: file.size, sha256: file.sha256, file: file, upload: nil, uploads: context.uploads)
+        case (nil, let reference?):
+            guard let id = TusHeaders.uploadID(reference: reference) else { throw UploadRefusal.notFound }
+            let record = try UploadRoutes.owned(id, caller: caller, context: context)
+            guard record.isComplete else {
+                throw HTTPError(.conflict, "The upload is not complete (\(record.offset) of \(record.length) bytes); finish it first.")
+            }
+            guard record.length <= maxAudio else { throw HTTPError.tooLarge("The audio is larger than \(maxAudio) bytes.") }
+            guard let format = AudioFormat.sniff(Array(record.head.prefix(64))) else { throw Self.unrecognised }
+            return AudioSource(format: format, size: record.length, sha256: record.hash.hexDigest(), file: nil, upload: record,
+                               uploads: context.uploads)
+        case (.some, .some):
+            throw HTTPError.unprocessable("Send either an audio part or audio_upload, not both.")
+        default:
+            throw HTTPError.unprocessable("The audio part is required (a file field named \"audio\", or audio_upload naming a complete upload).")
+        }
+    }
+
+    static let unrecognised = HTTPError(.unsupportedMediaType, "The audio is not in a recognised format (WAV, WebM, Ogg, MP3, M4A or FLAC).")
 
     /// A text part as a string; nil when absent.
     static func text(_ form: MultipartForm, _ name: String) throws -> String? {
@@ -127,5 +159,50 @@ struct SaveRecording {
             guard UTF8Validation.isValid(data) else { throw invalid }
             return (.file(StagedFile(path: file.path, size: file.size, sha256: file.sha256)), file.size)
         }
+    }
+}
+
+/// The audio of a save, from a multipart part or a resumable upload.
+final class AudioSource {
+    let format: AudioFormat
+    let size: Int64
+    let sha256: String
+    let file: UploadedFile?
+    let upload: UploadRecord?
+    let uploads: any UploadStore
+    /// Files `content` made for a store to take (a link to an upload's data).
+    private var staged: [String] = []
+
+    init(format: AudioFormat, size: Int64, sha256: String, file: UploadedFile?, upload: UploadRecord?, uploads: any UploadStore) {
+        self.format = format
+        self.size = size
+        self.sha256 = sha256
+        self.file = file
+        self.upload = upload
+        self.uploads = uploads
+    }
+
+    deinit {
+        for path in staged { unlink(path) }
+    }
+
+    func wavSeconds() -> Double? {
+        guard format == .wav else { return nil }
+        if let file { return WAVDuration.seconds(ofFileAt: file.path) }
+        if let upload { return WAVDuration.seconds(head: upload.head, fileSize: upload.length) }
+        return nil
+    }
+
+    /// The audio as content for a store of `kind`. An upload lives in the active
+    /// store only, so it cannot go to a fallback store: that save is a 503.
+    func content(_ kind: StoreKind) throws -> NewObject.Content {
+        if let file { return .file(StagedFile(path: file.path, size: file.size, sha256: file.sha256)) }
+        // A refusal (another save of this upload at the same moment) says its own status: 409.
+        let content = try uploads.content(of: upload!)
+        if case .file(let staged) = content { self.staged.append(staged.path) }
+        if case .copy(let source) = content, source.store != kind {
+            throw StorageError.unavailable("the upload lives in the \(source.store.rawValue) store, which cannot be written")
+        }
+        return content
     }
 }

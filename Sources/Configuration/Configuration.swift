@@ -47,6 +47,9 @@ public struct Configuration: Sendable {
     /// server is often on a private network clients cannot reach).
     public var s3AudioDownload: String = "auto"
 
+    // CORS (see CORSOrigins): the browser origins allowed to call /api/v1; none by default.
+    public var corsAllowOrigins: [String] = []
+
     /// Whether audio downloads in S3 answer with a presigned 302.
     public var redirectsAudioToS3: Bool {
         switch s3AudioDownload {
@@ -62,6 +65,10 @@ public struct Configuration: Sendable {
     public var requestBodyMinBytesPerSecond: Int64 = 8 * 1024
     public var requestBodyMaxSeconds: Int = 3600
     // --- end request body deadline
+
+    // MARK: Resumable uploads (tus)
+    /// Lifetime of a resumable upload since its creation or last PATCH.
+    public var uploadExpirySeconds: Int = 86_400
 
     /// The whole environment (process over `.env`), for the AWS credential chain.
     public var environment: [String: String] = [:]
@@ -183,6 +190,10 @@ public struct Configuration: Sendable {
             }
             c.s3AudioDownload = v.lowercased()
         }
+        // CORS
+        if let (_, v) = value("CORS_ALLOW_ORIGINS") { c.corsAllowOrigins = try CORSOrigins.parse(v) }
+        // Resumable uploads (tus)
+        if let n = try integer("UPLOAD_EXPIRY_SECONDS", 1...(366 * 86_400)) { c.uploadExpirySeconds = Int(n) }
         return c
     }
 

@@ -47,13 +47,20 @@ public final class Router: Responder {
     func route(_ request: Request) throws -> Response {
         let raw = Self.segments(request.rawPath)
         var allowed: [String] = []
+        var getForHead: (Route, [String: String])?
         for route in routes {
             guard let params = match(route.segments, raw) else { continue }
-            if route.method == request.method || (request.method == "HEAD" && route.method == "GET") {
+            if route.method == request.method {
                 request.pathParameters = params
                 return try route.handler(request)
             }
+            // A HEAD is served by the GET route unless a HEAD route of its own matches.
+            if request.method == "HEAD" && route.method == "GET" && getForHead == nil { getForHead = (route, params) }
             if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        if let (route, params) = getForHead {
+            request.pathParameters = params
+            return try route.handler(request)
         }
         if allowed.isEmpty { throw HTTPError(.notFound, "Not Found") }
         if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
@@ -80,6 +87,19 @@ public final class Router: Responder {
         segments.append(Substring(bytes[start..<bytes.endIndex]))
         segments.removeFirst()
         return segments
+    }
+
+    /// The methods some route serves at this path (HEAD with GET), or nil when no
+    /// route matches it: what a CORS preflight answers with.
+    public func methods(forPath rawPath: String) -> [String]? {
+        let raw = Self.segments(rawPath)
+        var methods: [String] = []
+        for route in routes where match(route.segments, raw) != nil && !methods.contains(route.method) {
+            methods.append(route.method)
+        }
+        if methods.isEmpty { return nil }
+        if methods.contains("GET") && !methods.contains("HEAD") { methods.append("HEAD") }
+        return methods
     }
 
     func match(_ template: [Segment], _ path: [Substring]) -> [String: String]? {

@@ -16,6 +16,10 @@ public struct S3Options: Sendable {
     /// Seconds for the `/readyz` check (one attempt, no retry).
     public var readinessTimeout: Double = 3
     public var retry = RetryPolicy()
+    /// Server-side copies above this size go as UploadPartCopy ranges (S3: 5 GiB at most
+    /// for one CopyObject); ranges of `copyPartSize`.
+    public var singleCopyLimit: Int64 = 5 * 1024 * 1024 * 1024
+    public var copyPartSize: Int64 = 512 * 1024 * 1024
 
     public init() {}
 }

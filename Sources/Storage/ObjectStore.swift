@@ -118,9 +118,36 @@ public protocol ObjectStore: Sendable {
 
     /// Cheap reachability check for `/readyz`; throws `.unavailable`.
     func checkReachable() throws
+
+    /// Copies an object of this store (`source.store` is this store's kind) to
+    /// `key`, server-side. Stores that cannot refuse with `.unavailable`.
+    func copy(_ source: StoredCopySource, to key: String, contentType: String, condition: WriteCondition) throws -> ObjectInfo
+}
+
+/// An object to copy within one store: its key, and what was computed when it was
+/// written, so the copy needs no read.
+public struct StoredCopySource: Sendable {
+    public let store: StoreKind
+    public let key: String
+    public let size: Int64
+    /// Lowercase hex SHA-256 of the content.
+    public let sha256: String
+
+    public init(store: StoreKind, key: String, size: Int64, sha256: String) {
+        self.store = store
+        self.key = key
+        self.size = size
+        self.sha256 = sha256
+    }
 }
 
 extension ObjectStore {
+    /// Copies an object of this store to `key` without the bytes passing through
+    /// this process. Stores that cannot do that refuse with `.unavailable`.
+    public func copy(_ source: StoredCopySource, to key: String, contentType: String, condition: WriteCondition) throws -> ObjectInfo {
+        throw StorageError.unavailable("the \(kind.rawValue) store cannot copy \(source.key) server-side")
+    }
+
     public func list(prefix: String, fileName: String) throws -> [ObjectInfo] {
         let suffix = "/" + fileName
         return try list(prefix: prefix).filter { $0.key.hasSuffix(suffix) || $0.key == fileName }

@@ -13,6 +13,9 @@ public struct NewObject: Sendable {
     public enum Content: Sendable {
         case file(StagedFile)
         case bytes([UInt8])
+        /// An object already in the store being written (a completed resumable
+        /// upload), copied there server-side; a store that cannot copy refuses it.
+        case copy(StoredCopySource)
     }
 
     public let key: String
@@ -232,6 +235,8 @@ public final class StorageService: Sendable {
                     written.append(try store.put(key: object.key, file: file, contentType: object.contentType, condition: .createOnly))
                 case .bytes(let bytes):
                     written.append(try store.put(key: object.key, bytes: bytes, contentType: object.contentType, condition: .createOnly))
+                case .copy(let source):
+                    written.append(try store.copy(source, to: object.key, contentType: object.contentType, condition: .createOnly))
                 }
             }
         } catch {

@@ -14,11 +14,18 @@ enum App {
         let local = LocalStore(root: configuration.localStorageDir)
         let bucket = try Stores.bucket(configuration)
         let storage = StorageService(configuration: configuration, local: local, s3: bucket)
+        // Resumable uploads live in the active store (see `UploadStore`).
+        let uploads: any UploadStore = switch configuration.storage {
+        case .local: LocalUploadStore(root: configuration.localStorageDir)
+        case .s3: S3UploadStore(store: bucket!, stagingDirectory: local.temporaryDirectory)
+        }
         let context = APIContext(configuration: configuration, authenticator: authenticator, storage: storage,
-                                 temporaryDirectory: local.temporaryDirectory)
+                                 temporaryDirectory: local.temporaryDirectory, uploads: uploads)
         let router = Router()
         APIRoutes.register(on: router, context: context)
-        return router
+        UploadSweeper.start(uploads, expirySeconds: configuration.uploadExpirySeconds)
+        // CORS in front of the router: preflights never reach a route (or storage).
+        return CORSResponder(wrapping: router, policy: CORSPolicy(allowedOrigins: configuration.corsAllowOrigins))
     }
 }
 

@@ -53,6 +53,18 @@ struct ConfigurationCheck {
         checkLocalStore(config)
         checkBucket(config)
         checkJWKS(config)
+        reportBrowserOrigins(config)
+    }
+
+    /// CORS: which pages may call, and the rule the bucket needs when audio downloads
+    /// redirect there (the page's fetch follows the 302 to S3, which must answer CORS
+    /// too). Printed only when origins are configured.
+    mutating func reportBrowserOrigins(_ config: Configuration) {
+        guard !config.corsAllowOrigins.isEmpty else { return }
+        ok("browser origins", "CORS_ALLOW_ORIGINS allows " + config.corsAllowOrigins.joined(separator: ", "))
+        guard let bucket = config.bucket, config.redirectsAudioToS3 else { return }
+        output("bucket CORS: needed (audio downloads redirect to presigned URLs in \(bucket), so pages read them from the bucket; "
+               + "set once: aws s3api put-bucket-cors --bucket \(bucket) --cors-configuration '\(BucketCORSRule.json)')")
     }
 
     /// The local directory is read in every mode, and written in LOCAL mode or as
@@ -153,6 +165,14 @@ struct ConfigurationCheck {
         let message: String
         var description: String { message }
     }
+}
+
+/// The bucket CORS rule presigned audio redirects need (README "Browsers on other
+/// origins"). Any origin: after the API's cross-origin 302 the browser sends
+/// `Origin: null`, and the presigned URL itself is the credential.
+enum BucketCORSRule {
+    static let json = #"{"CORSRules":[{"AllowedOrigins":["*"],"AllowedMethods":["GET","HEAD"],"AllowedHeaders":["Range"],"#
+        + #""ExposeHeaders":["Content-Range","Content-Length","Accept-Ranges","ETag"],"MaxAgeSeconds":3600}]}"#
 }
 
 private func writeOut(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }

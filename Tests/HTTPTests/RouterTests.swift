@@ -110,3 +110,15 @@ final class RouterTests: XCTestCase {
         }
     }
 }
+
+final class RouterHeadTests: XCTestCase {
+    func testAHeadRouteWinsOverTheGetRoute() {
+        let router = Router()
+        router.add("GET", "/a/{id}") { _ in .text("get") }
+        router.add("HEAD", "/a/{id}") { _ in Response(status: Status(204)) }
+        router.add("GET", "/b") { _ in .text("get") }
+        XCTAssertEqual(router.respond(to: Request(method: "HEAD", target: "/a/1")).status.rawValue, 204)
+        XCTAssertEqual(router.respond(to: Request(method: "HEAD", target: "/b")).status.rawValue, 200)
+        XCTAssertEqual(router.respond(to: Request(method: "PATCH", target: "/b")).status.rawValue, 405)
+    }
+}

@@ -58,7 +58,7 @@ RELEASE_BINARY = ROOT / ".build" / "release" / "recstore"
 # Inherited variables that would change how a stack behaves.
 _CONFIG_PREFIXES = ("AUTH0_", "AWS_", "S3_", "JWT_", "JWKS_", "STUDY_BUDDY_",
                     "REQUEST_BODY_", "NGINX_")  # the last two: body deadline, nginx limits (issue 16)
-_CONFIG_NAMES = {"STORAGE", "LOCAL_STORAGE_DIR", "RETENTION_DAYS", "MAX_UPLOAD_BYTES", "LOG_LEVEL",
+_CONFIG_NAMES = {"STORAGE", "LOCAL_STORAGE_DIR", "RETENTION_DAYS", "MAX_UPLOAD_BYTES", "LOG_LEVEL", "CORS_ALLOW_ORIGINS",
                  "PORT", "WORKERS", "THREADS", "RUN_DIR",
                  "BACKLOG", "RECSTORE_ENV_FILE"}
 

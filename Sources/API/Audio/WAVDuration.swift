@@ -15,15 +15,24 @@ public enum WAVDuration {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { return nil }
-        let fileSize = Int64(info.st_size)
-
-        func bytes(at offset: Int64, _ count: Int) -> [UInt8]? {
+        return seconds(fileSize: Int64(info.st_size)) { offset, count in
             var out = [UInt8](repeating: 0, count: count)
             let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
             return n == count ? out : nil
         }
+    }
 
-        guard let riff = bytes(at: 0, 12), riff[0..<4].elementsEqual("RIFF".utf8),
+    /// The same from a file's first bytes (a resumable upload's kept head) and its
+    /// whole size: chunks past the head are not seen.
+    public static func seconds(head: [UInt8], fileSize: Int64) -> Double? {
+        seconds(fileSize: fileSize) { offset, count in
+            guard offset >= 0, offset + Int64(count) <= Int64(head.count) else { return nil }
+            return Array(head[Int(offset)..<Int(offset) + count])
+        }
+    }
+
+    static func seconds(fileSize: Int64, _ bytes: (Int64, Int) -> [UInt8]?) -> Double? {
+        guard let riff = bytes(0, 12), riff[0..<4].elementsEqual("RIFF".utf8),
               riff[8..<12].elementsEqual("WAVE".utf8) else { return nil }
         var byteRate: UInt64?
         var dataBytes: Int64?
@@ -31,13 +40,13 @@ public enum WAVDuration {
         // Real files have a handful of chunks; the bound keeps a crafted file of
         // millions of empty chunks from costing millions of reads.
         var chunks = 0
-        while byteRate == nil || dataBytes == nil, chunks < 1000, let header = bytes(at: offset, 8) {
+        while byteRate == nil || dataBytes == nil, chunks < 1000, let header = bytes(offset, 8) {
             chunks += 1
             let id = header[0..<4]
             let size = littleEndian32(header, at: 4)
             let body = offset + 8
             if id.elementsEqual("fmt ".utf8) {
-                guard size >= 16, let fmt = bytes(at: body, 16) else { return nil }
+                guard size >= 16, let fmt = bytes(body, 16) else { return nil }
                 let sampleRate = littleEndian32(fmt, at: 4)
                 let blockAlign = UInt32(fmt[12]) | UInt32(fmt[13]) << 8
                 let rate = littleEndian32(fmt, at: 8)
