@@ -422,13 +422,20 @@ LOAD_AT_START = os.getloadavg()[0]
 FASTAPI_LISTINGS_200 = 94
 
 
+def head_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+# The commit measured: taken at the start, as the binary was built from it.
+COMMIT_AT_START = head_commit()
+
+
 def append_history(values):
     """One line per `make bench` run: the numbers a regression shows in."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = ""
-    entry = {"date": datetime.date.today().isoformat(), "commit": commit, "load": round(LOAD_AT_START, 1), **values}
+    entry = {"date": datetime.date.today().isoformat(), "commit": COMMIT_AT_START, "load": round(LOAD_AT_START, 1), **values}
     with open(HISTORY, "a") as f:
         f.write(json.dumps(entry) + "\n")
 
