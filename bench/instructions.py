@@ -193,6 +193,7 @@ class Bench:
 
     def cpu_per_request(self, request, expect, n, warm=20):
         """Native worker CPU seconds (utime + stime) per request, for the same requests."""
+        self.runs += 1
         w = Worker(self.work, f"cpu{self.runs}", self.env)
         try:
             for _ in range(warm):

@@ -23,7 +23,12 @@ final class ListingMemo: Sendable {
     }
 
     private struct Answer {
+        /// The walk's top directory, and each checked path relative to it ("" for
+        /// itself): checked with fstatat from one descriptor, so the kernel resolves
+        /// two components per check instead of the whole absolute path.
+        let base: String
         let checks: [Checked]
+        let relative: [String]
         let objects: [ObjectInfo]
     }
 
@@ -45,8 +50,12 @@ final class ListingMemo: Sendable {
     func answer(_ key: String) -> [ObjectInfo]? {
         guard let answer = state.withLock({ $0.answers[key] }) else { return nil }
         var st = stat()
-        for check in answer.checks {
-            let exists = lstat(check.path, &st) == 0
+        let base = open(answer.base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        defer { if base >= 0 { close(base) } }
+        for (check, relative) in zip(answer.checks, answer.relative) {
+            let exists = base < 0 ? lstat(check.path, &st) == 0
+                : relative.isEmpty ? fstat(base, &st) == 0
+                : fstatat(base, relative, &st, AT_SYMLINK_NOFOLLOW) == 0
             if let identity = check.identity {
                 guard exists, SmallFileCache.Identity(st) == identity else { return nil }
             } else if exists || (errno != ENOENT && errno != ENOTDIR) {
@@ -56,8 +65,19 @@ final class ListingMemo: Sendable {
         return answer.objects
     }
 
-    func keep(_ key: String, _ objects: [ObjectInfo], checks: [Checked]) {
+    func keep(_ key: String, _ objects: [ObjectInfo], base: String, checks: [Checked]) {
         guard checks.count <= maxChecks else { return }
+        var relative: [String] = []
+        relative.reserveCapacity(checks.count)
+        for check in checks {
+            if check.path == base {
+                relative.append("")
+            } else if check.path.hasPrefix(base + "/") {
+                relative.append(String(check.path.utf8.dropFirst(base.utf8.count + 1))!)
+            } else {
+                return  // not under the walk's top: never expected, never memoized
+            }
+        }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let settled = Int(now.tv_sec) - settledSeconds
@@ -68,7 +88,7 @@ final class ListingMemo: Sendable {
                 s.answers.removeAll(keepingCapacity: true)
                 s.checks = 0
             }
-            s.answers[key] = Answer(checks: checks, objects: objects)
+            s.answers[key] = Answer(base: base, checks: checks, relative: relative, objects: objects)
             s.checks += checks.count
         }
     }

@@ -324,7 +324,9 @@ public final class LocalStore: ObjectStore {
         var checks: [ListingMemo.Checked]? = memoKey == nil ? nil : []
         try walk(directoryKey, namePrefix: namePrefix, fileName: fileName, into: &found, checks: &checks)
         found.sort { $0.key < $1.key }
-        if let memoKey, let checks { listings.keep(memoKey, found, checks: checks) }
+        if let memoKey, let checks {
+            listings.keep(memoKey, found, base: directoryKey.isEmpty ? root : root + "/" + directoryKey, checks: checks)
+        }
         return found
     }
 
