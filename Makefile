@@ -2,7 +2,7 @@
 # ${WORKERS:-2} responder processes, state under ${RUN_DIR:-./.run} (scripts/run-stack).
 # `make test`: installs what is missing, builds, runs the unit and integration tests.
 # `make bench`: speed and memory against the ceilings of the same machine (bench/results.md).
-.PHONY: run test bench deps bench-check bench-baseline
+.PHONY: run test bench deps deb test-deploy bench-check bench-baseline
 
 run:
 	@scripts/run-stack
@@ -33,3 +33,15 @@ bench-baseline:
 	swift build -c release
 	python3 bench/instructions.py --write-baseline
 # --- end bench-check ---
+
+# --- packaging (deb) -----------------------------------------------------------
+# `make deb`: .build-deb/recstore_VERSION_ARCH.deb (scripts/build-deb; Debian tools only).
+# `make test-deploy`: installs that package with apt in a clean Debian 12 root
+# (debootstrap, cached under .debootstrap-cache/) and serves a save and a read through
+# the root's nginx (Tests/deploy). Needs root; .ci/run runs it after make test.
+deb: deps
+	@scripts/build-deb
+
+test-deploy: deb
+	python3 -m pytest -q Tests/deploy
+# --- end packaging -------------------------------------------------------------

@@ -42,6 +42,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
+        // Version and commit of this build (scripts/build-deb stamps them).
+        .target(name: "BuildStamp"),
+
         // Small shared pieces.
         .target(name: "Hex"),
         .target(name: "POSIX", dependencies: ["Hex"]),
@@ -68,7 +71,7 @@ let package = Package(
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp"]
         ),
 
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),

@@ -19,11 +19,24 @@ public enum APIRoutes {
         let service = ServiceRoutes(context: context)
 
         // Errors (storage's included) say their own status: the router maps them (`ErrorResponse`).
-        func add(_ method: String, _ path: String, _ handler: @escaping Handler) {
+        // Each request's storage work has one budget (see `Deadline`): reads the read
+        // budget, small writes the save budget; a save sets its own once its upload
+        // has arrived (the client's upload time is not the store's).
+        let readBudget = Double(context.configuration.s3ReadBudgetSeconds)
+        let writeBudget = Double(context.configuration.s3SaveBudgetSeconds)
+        func add(_ method: String, _ path: String, budget: Double? = nil, _ handler: @escaping Handler) {
+            let seconds = budget ?? (method == "GET" || method == "HEAD" ? readBudget : writeBudget)
+            router.add(method, path) { request in
+                try Deadline.with(Deadline(secondsFromNow: seconds)) { try handler(request) }
+            }
+        }
+        func addSave(_ method: String, _ path: String, _ handler: @escaping Handler) {
             router.add(method, path, handler)
         }
-        add("POST", "/api/v1/save_recording_details", save.handle)
-        add("GET", "/api/v1/user_recordings/{user_id}", list.handle)
+        addSave("POST", "/api/v1/save_recording_details", save.handle)
+        // A listing pages through every key of the user (1,000 a page): the save budget,
+        // and more per metadata document it has to fetch (see `ListRecordings`).
+        add("GET", "/api/v1/user_recordings/{user_id}", budget: writeBudget, list.handle)
         add("GET", "/api/v1/recordings/{user_id}/{session_id}", recordings.get)
         add("DELETE", "/api/v1/recordings/{user_id}/{session_id}", recordings.delete)
         add("GET", "/api/v1/recordings/{user_id}/{session_id}/audio", recordings.audio)

@@ -40,7 +40,12 @@ struct ListRecordings {
             }
         }
         if !misses.isEmpty {
-            for (object, document) in try context.storage.documents(misses) {
+            // A cold listing fetches every metadata document: the read budget grows by
+            // 20 ms per document (1,000 sessions: 20 s more), not a fixed few seconds.
+            let budget = (Deadline.current?.remaining ?? Double(context.configuration.s3ReadBudgetSeconds))
+                + Double(misses.count) * 0.02
+            let documents = try Deadline.replacing(Deadline(secondsFromNow: budget)) { try context.storage.documents(misses) }
+            for (object, document) in documents {
                 guard let session = Layout.sessionID(ofMetadataKey: object.info.key, user: user),
                       let info = RecordingInfo(user: user, session: session, document: document, storage: object.kind,
                                                lastModified: object.info.lastModified, key: object.info.key) else { continue }

@@ -78,8 +78,12 @@ struct SaveRecording {
 
         var saved: JSONObject?
         let kind: StoreKind
+        // The save's storage budget starts now that the upload has arrived: the
+        // configured seconds, plus one per MiB to carry the audio to the store.
+        let budget = Double(context.configuration.s3SaveBudgetSeconds) + Double(audio.size) / (1024 * 1024)
         do {
-            kind = try context.storage.create(prefix: Layout.recordingPrefix(user, session)) { kind in
+            kind = try Deadline.with(Deadline(secondsFromNow: budget)) {
+              try context.storage.create(prefix: Layout.recordingPrefix(user, session), commitName: Layout.metadataName) { kind in
                 let m = metadata(kind)
                 saved = m
                 return [
@@ -87,6 +91,7 @@ struct SaveRecording {
                     NewObject(key: transcriptKey, content: transcript, contentType: "text/plain; charset=utf-8"),
                     NewObject(key: Layout.metadataKey(user, session), content: .bytes(JSON.object(m).bytes), contentType: "application/json"),
                 ]
+              }
             }
         } catch StorageError.alreadyExists {
             throw HTTPError(.conflict, "A recording with session_id \(session) already exists; nothing was overwritten.")

@@ -1,3 +1,4 @@
+import Diagnostics
 import HTTP
 import JSON
 import Storage
@@ -27,19 +28,56 @@ struct ServiceRoutes {
         Response.json(.object(JSONObject([("status", .string("ok"))])))
     }
 
-    /// GET /readyz: the active store is reachable and the authenticator has keys.
+    /// GET /readyz: the host can serve — the authenticator has keys and saves can
+    /// be stored. In S3 mode with the local fallback, a local disk that accepts
+    /// writes is enough: S3 being down is then a `warnings` entry, not a reason to
+    /// take every host out of rotation at once. The body names parts in general
+    /// words only; endpoints, buckets and library text go to the log.
     func ready(_ request: Request) throws -> Response {
-        do {
-            try context.storage.active.checkReachable()
-        } catch {
-            throw HTTPError.unavailable("Not ready: the \(context.storage.active.kind.rawValue) store is unreachable (\(error)).")
+        var warnings: [String] = []
+        var problems: [String] = []
+        let storage = context.storage
+        if let failure = Self.unreachable(storage.active, request) {
+            let part = Self.name(of: storage.active) + " unreachable"
+            if let fallback = storage.fallback {
+                if Self.unreachable(fallback, request) == nil {
+                    warnings.append(part + "; saves are stored locally")
+                } else {
+                    problems += [part, Self.name(of: fallback) + " not writable"]
+                }
+            } else {
+                problems.append(part)
+            }
+            _ = failure
         }
-        if let problem = context.authenticator.readinessProblem() {
-            throw HTTPError.unavailable("Not ready: \(problem).")
+        if let problem = context.authenticator.readinessProblem() { problems.append(problem) }
+        guard problems.isEmpty else {
+            throw HTTPError.unavailable("Not ready: " + problems.joined(separator: ", ") + ".")
         }
         var body = JSONObject([("status", .string("ready"))])
         // Stale keys still verify tokens: worth saying, not worth taking the service out.
-        if let warning = context.authenticator.readinessWarning() { body["warning"] = .string(warning) }
+        if let warning = context.authenticator.readinessWarning() {
+            body["warning"] = .string(warning)
+            warnings.append(warning)
+        }
+        if !warnings.isEmpty { body["warnings"] = .array(warnings.map(JSON.string)) }
         return Response.json(.object(body))
+    }
+
+    static func name(of store: any ObjectStore) -> String {
+        store.kind == .s3 ? "s3" : "local storage"
+    }
+
+    /// The store's failure, logged in full; nil when it answers.
+    static func unreachable(_ store: any ObjectStore, _ request: Request) -> StorageError? {
+        do {
+            try store.checkReachable()
+            return nil
+        } catch {
+            let failure = error as? StorageError ?? .unavailable("\(error)")
+            Log.warning("readiness: store unreachable", ["request_id": request.requestID, "store": store.kind.rawValue,
+                                                         "error": String(describing: error)])
+            return failure
+        }
     }
 }

@@ -59,6 +59,27 @@ public struct Configuration: Sendable {
         }
     }
 
+    // MARK: S3 deadlines, circuit breaker and sweep (see README "Deadlines, the breaker and the sweep")
+
+    /// Seconds one save may spend on storage (`S3_SAVE_BUDGET_SECONDS`), plus one
+    /// second per MiB of audio; counted from when the upload has arrived.
+    public var s3SaveBudgetSeconds: Int = 20
+    /// Seconds any other request may spend on storage (`S3_READ_BUDGET_SECONDS`).
+    public var s3ReadBudgetSeconds: Int = 5
+    public var s3ConnectTimeoutSeconds: Int = 3
+    /// A transfer under 1 KiB/s for this long is given up (`S3_LOW_SPEED_SECONDS`).
+    public var s3LowSpeedSeconds: Int = 10
+    /// Attempts per S3 call, the first included (`S3_MAX_ATTEMPTS`).
+    public var s3MaxAttempts: Int = 4
+    /// Consecutive S3 failures that open the breaker, 0 for never (`S3_BREAKER_FAILURES`).
+    public var s3BreakerFailures: Int = 5
+    public var s3BreakerCooldownSeconds: Int = 30
+    /// Objects of a recording without metadata older than this are leftovers (`ORPHAN_AGE_SECONDS`).
+    public var orphanAgeSeconds: Int = 300
+    /// How often one worker per host sweeps leftovers, stale temporary files and
+    /// stale S3 multipart uploads; 0 turns the sweep off (`SWEEP_INTERVAL_SECONDS`).
+    public var sweepIntervalSeconds: Int = 600
+
     // --- request body deadline (issue 16): a body may take grace + received bytes /
     // minimum rate seconds, at most max; slower bodies are refused with 408.
     public var requestBodyGraceSeconds: Int = 30
@@ -84,6 +105,7 @@ public struct Configuration: Sendable {
     public static func load(_ env: [String: String], requireIdentity: Bool = true) throws(ConfigurationError) -> Configuration {
         var c = Configuration()
         c.environment = env
+        try refuseMultiWordValues(env)
         func value(_ names: String...) -> (String, String)? {
             for n in names { if let v = env[n]?.trimmingCharacters(in: .whitespaces), !v.isEmpty { return (n, v) } }
             return nil
@@ -194,7 +216,21 @@ public struct Configuration: Sendable {
         if let (_, v) = value("CORS_ALLOW_ORIGINS") { c.corsAllowOrigins = try CORSOrigins.parse(v) }
         // Resumable uploads (tus)
         if let n = try integer("UPLOAD_EXPIRY_SECONDS", 1...(366 * 86_400)) { c.uploadExpirySeconds = Int(n) }
+        try c.loadResilience(integer)
         return c
+    }
+
+    /// The S3 deadlines, breaker and sweep block (its own, so it merges cleanly).
+    mutating func loadResilience(_ integer: (String, ClosedRange<Int64>) throws(ConfigurationError) -> Int64?) throws(ConfigurationError) {
+        if let n = try integer("S3_SAVE_BUDGET_SECONDS", 1...3600) { s3SaveBudgetSeconds = Int(n) }
+        if let n = try integer("S3_READ_BUDGET_SECONDS", 1...600) { s3ReadBudgetSeconds = Int(n) }
+        if let n = try integer("S3_CONNECT_TIMEOUT_SECONDS", 1...60) { s3ConnectTimeoutSeconds = Int(n) }
+        if let n = try integer("S3_LOW_SPEED_SECONDS", 1...600) { s3LowSpeedSeconds = Int(n) }
+        if let n = try integer("S3_MAX_ATTEMPTS", 1...10) { s3MaxAttempts = Int(n) }
+        if let n = try integer("S3_BREAKER_FAILURES", 0...1000) { s3BreakerFailures = Int(n) }
+        if let n = try integer("S3_BREAKER_COOLDOWN_SECONDS", 1...3600) { s3BreakerCooldownSeconds = Int(n) }
+        if let n = try integer("ORPHAN_AGE_SECONDS", 1...(30 * 86_400)) { orphanAgeSeconds = Int(n) }
+        if let n = try integer("SWEEP_INTERVAL_SECONDS", 0...86_400) { sweepIntervalSeconds = Int(n) }
     }
 
     /// https always; plain http only to a loopback host (tests, a local dev issuer).

@@ -34,7 +34,9 @@ struct MultipartUpload {
             let etags = try sendParts(uploadID: uploadID)
             return try complete(uploadID: uploadID, etags: etags)
         } catch {
-            abort(uploadID: uploadID)
+            // Its own few seconds, even when the save's budget is what ran out; if
+            // S3 is down the sweep aborts it later.
+            Deadline.replacing(Deadline(secondsFromNow: 5)) { abort(uploadID: uploadID) }
             throw error
         }
     }
@@ -58,7 +60,10 @@ struct MultipartUpload {
         let state = PartState(count: count)
         let workers = max(1, min(store.options.partConcurrency, count))
         let group = DispatchGroup()
+        // The helper threads work under the request's budget too (it is thread-local).
+        let deadline = Deadline.current
         let work: @Sendable () -> Void = { [self] in
+          Deadline.replacing(deadline) {
             let session = CurlSession()  // one connection per worker
             while let index = state.next() {
                 let offset = Int64(index) * size
@@ -75,6 +80,7 @@ struct MultipartUpload {
                     state.fail(error)
                 }
             }
+          }
         }
         for _ in 1..<workers {
             group.enter()
@@ -97,6 +103,7 @@ struct MultipartUpload {
         r.body = .bytes(body)
         r.payloadHash = Digest.hex(Digest.sha256(body))
         r.headers = [("Content-Type", "application/xml")] + store.conditionHeaders(condition)
+        r.errorIn200 = true
         // S3 may take minutes to assemble a large object, sending only spaces meanwhile.
         r.timeout = 900
         var patient = client

@@ -28,22 +28,49 @@ struct ObjectFetch {
             } catch { results[key] = .failure(error) }
         }
         var attempt = 1
+        let deadline = Deadline.current
         while !pending.isEmpty {
+            // One batch is one S3 "request" to the breaker and the budget.
+            var skip: StoreFailure?
+            var probe = false
+            switch client.breaker.admit() {
+            case .rejected(let after):
+                skip = StoreFailure(.breakerOpen, "S3 GetObject skipped: the circuit breaker is open", operation: "GetObject", retryAfter: after)
+            case .probe: probe = true
+            case .allowed: break
+            }
+            if skip == nil, let deadline, deadline.remaining < RetryPolicy.minimumAttemptSeconds {
+                skip = StoreFailure(.deadline, "S3 GetObject: the request's time budget is spent", operation: "GetObject")
+            }
+            if let skip {
+                if probe { client.breaker.abandonProbe() }
+                S3Events.outcome("GetObject", skip.kind == .breakerOpen ? .skipped : .deadline)
+                for p in pending { results[p.key] = .failure(.unavailable(skip)) }
+                break
+            }
             let s3Requests = pending.map { store.request("GetObject", "GET", key: $0.key) }
-            let prepared: [HTTPRequest]
+            var prepared: [HTTPRequest]
             do { prepared = try zip(s3Requests, pending).map { try client.prepare($0, form: $1.forms[$1.form]) } } catch {
+                if probe { client.breaker.abandonProbe() }
                 for p in pending { results[p.key] = .failure(error as? StorageError ?? .unavailable("\(error)")) }
                 break
             }
+            if let remaining = deadline?.remaining {
+                for i in prepared.indices { client.bound(&prepared[i], s3Requests[i], remaining: remaining) }
+            }
             let answers = CurlBatch.perThread.perform(prepared, concurrency: store.options.fetchConcurrency,
                                                       maxBodyBytes: 16 * 1024 * 1024)
-            var again: [(pending: Pending, reason: String)] = []
+            var again: [(pending: Pending, failure: StoreFailure)] = []
             var resign: [Pending] = []  // refused signatures, asked again at once in the other form
+            var retryAfter: Double?
+            var answered = false
             for (i, answer) in answers.enumerated() {
                 let p = pending[i]
                 let key = p.key
                 switch answer {
                 case .success(let response) where response.status == 200 || response.status == 404:
+                    answered = true
+                    S3Events.outcome("GetObject", .answered)
                     client.noteAccepted(p.forms[p.form], among: p.forms)
                     results[key] = response.status == 200 ? .success(response.body) : .failure(.notFound(key))
                 case .success(let response) where response.status == 403 && p.form + 1 < p.forms.count
@@ -51,25 +78,43 @@ struct ObjectFetch {
                     var next = p
                     next.form += 1
                     resign.append(next)
-                case .success(let response) where RetryPolicy.isRetryable(status: response.status):
+                case .success(let response) where S3ErrorDetail(response).isTransient:
                     let detail = S3ErrorDetail(response)
                     client.log(s3Requests[i], detail, attempt: attempt, final: attempt >= client.retry.maxAttempts)
-                    again.append((p, detail.description))
+                    again.append((p, detail.failure(.serverError, "GetObject", "S3 GetObject failed after \(attempt) attempts: \(detail)")))
+                    if let after = detail.retryAfter { retryAfter = max(retryAfter ?? 0, after) }
                 case .success(let response):
+                    answered = true
+                    S3Events.outcome("GetObject", response.status == 403 ? .refused : .answered)
                     results[key] = .failure(client.unexpected(s3Requests[i], response))
                 case .failure(let e):
                     Log.warning("S3 request failed", ["operation": "GetObject", "key": key, "attempt": attempt, "error": e.message])
-                    if e.code > 0 { again.append((p, e.message)) } else { results[key] = .failure(.unavailable(e.message)) }
+                    if e.code > 0 {
+                        again.append((p, StoreFailure(e.code == 28 ? .deadline : .unreachable,
+                                                      "S3 GetObject failed after \(attempt) attempts: \(e.message)", operation: "GetObject")))
+                    } else {
+                        results[key] = .failure(.unavailable(StoreFailure(.other, e.message, operation: "GetObject")))
+                    }
                 }
             }
-            if !again.isEmpty && attempt >= client.retry.maxAttempts {
-                for (p, reason) in again {
-                    results[p.key] = .failure(.unavailable("S3 GetObject failed after \(attempt) attempts: \(reason)"))
+            // The batch's verdict for the breaker: any answer means S3 is there.
+            if answered || again.isEmpty {
+                client.breaker.record(success: true, probe: probe)
+            } else {
+                client.breaker.record(success: false, probe: probe)
+            }
+            let wait = again.isEmpty || client.breaker.isOpen ? nil
+                : client.retry.wait(after: attempt, retryAfter: retryAfter, remaining: deadline?.remaining)
+            if !again.isEmpty, wait == nil {
+                for (p, failure) in again {
+                    S3Events.outcome("GetObject", .failed)
+                    results[p.key] = .failure(.unavailable(failure))
                 }
                 again = []
             }
-            if !again.isEmpty {
-                Thread.sleep(forTimeInterval: client.retry.delay(after: attempt))
+            if let wait, !again.isEmpty {
+                for _ in again { S3Events.retry("GetObject") }
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 attempt += 1
             }
             pending = resign + again.map(\.pending)

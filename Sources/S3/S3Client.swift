@@ -18,6 +18,13 @@ struct S3Request: Sendable {
     var timeout: Double
     /// What the log calls this request.
     var operation: String
+    /// S3 may answer 200 and then an `<Error>` document (CompleteMultipartUpload
+    /// commits to the status before the work is done): judge such a body as an error.
+    var errorIn200 = false
+    /// The response body streams to the caller's client for as long as it takes
+    /// (audio downloads): the budget bounds reaching S3, not the transfer, which
+    /// the low-speed limit guards.
+    var streamsResponse = false
 
     init(_ operation: String, _ method: String, key: String?, timeout: Double) {
         self.operation = operation
@@ -27,24 +34,35 @@ struct S3Request: Sendable {
     }
 }
 
-/// What S3 said when it said no, for logs and error messages.
+/// What S3 said when it said no, for logs, retry decisions and `StoreFailure`.
 struct S3ErrorDetail: CustomStringConvertible {
     var status: Int
     var code: String?
     var message: String?
     var requestID: String?
+    /// The server's `Retry-After`, in seconds.
+    var retryAfter: Double?
 
     init(_ response: HTTPResponse) {
         status = response.status
         let xml = XMLReader.parse(response.body)
-        code = xml?.value("Code")
-        message = xml?.value("Message")
-        requestID = response.header("x-amz-request-id") ?? xml?.value("RequestId")
+        // Only an <Error> document names an error (a 200's result has no Code).
+        let error = xml?.name == "Error" ? xml : nil
+        code = error?.value("Code")
+        message = error?.value("Message")
+        requestID = response.header("x-amz-request-id") ?? error?.value("RequestId")
+        retryAfter = Transience.retryAfter(response.header("retry-after"))
     }
+
+    var isTransient: Bool { Transience.isTransient(status: status, code: code) }
 
     var description: String {
         "HTTP \(status)" + (code.map { " \($0)" } ?? "") + (message.map { ": \($0)" } ?? "")
             + (requestID.map { " (request id \($0))" } ?? "")
+    }
+
+    func failure(_ kind: StoreFailure.Kind, _ operation: String, _ reason: String) -> StoreFailure {
+        StoreFailure(kind, reason, operation: operation, status: status, code: code, requestID: requestID)
     }
 }
 
@@ -60,6 +78,8 @@ struct S3Client: Sendable {
     /// Nil for AWS, which is only ever sent the AWS signing form; for a custom endpoint,
     /// the form it last accepted (see `SigningForm`).
     let signingForms: SigningFormPreference?
+    /// Shared by every request of the process (see `CircuitBreaker`).
+    let breaker: CircuitBreaker
 
     /// The request as libcurl will send it, signed now in `form`. The URL is the same in
     /// every form; only what the signature covers differs.
@@ -122,14 +142,34 @@ struct S3Client: Sendable {
                  ["origin": addressing.origin])
     }
 
-    /// Sends `r`, retrying connection failures and 5xx. Returns every other answer
-    /// (2xx, 3xx, 4xx but 403) with the number of attempts it took; throws
-    /// `.unavailable` when S3 stays unreachable or refuses our credentials.
+    /// Sends `r`, retrying what AWS calls transient (`Transience`) and connection
+    /// failures while the request's budget (`Deadline.current`) and the attempts
+    /// last. Returns every other answer (2xx, 3xx, 4xx but 403) with the number of
+    /// attempts it took; throws `.unavailable` (a structured `StoreFailure`) when S3
+    /// stays unreachable, refuses our credentials, the budget is spent or the
+    /// circuit breaker is open.
     /// With a sink, a failure after the first byte reached it is not retried.
     /// A custom endpoint refusing the signature is asked once more, signed in the other
     /// form (see `SigningForm`); that is not counted as another attempt.
     func send(_ r: S3Request, session: CurlSession, maxBodyBytes: Int = 16 * 1024 * 1024,
               sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> (response: HTTPResponse, attempts: Int) {
+        let deadline = Deadline.current
+        var probe = false
+        switch breaker.admit() {
+        case .rejected(let after):
+            S3Events.outcome(r.operation, .skipped)
+            throw StorageError.unavailable(StoreFailure(.breakerOpen, "S3 \(r.operation) skipped: the circuit breaker is open",
+                                                        operation: r.operation, retryAfter: after))
+        case .probe: probe = true
+        case .allowed: break
+        }
+        // A probe that ends without S3's verdict (budget spent, a local error) lets another probe.
+        defer { if probe { breaker.abandonProbe() } }
+        func record(_ success: Bool) {
+            breaker.record(success: success, probe: probe)
+            probe = false
+        }
+
         var delivered = false
         let counting: ((UnsafeRawBufferPointer) throws -> Void)? = sink.map { sink in
             { chunk in delivered = true; try sink(chunk) }
@@ -139,7 +179,16 @@ struct S3Client: Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let request = try prepare(r, form: forms[form])
+            var request = try prepare(r, form: forms[form])
+            if let deadline {
+                let left = deadline.remaining
+                guard left >= RetryPolicy.minimumAttemptSeconds else {
+                    S3Events.outcome(r.operation, .deadline)
+                    throw StorageError.unavailable(StoreFailure(.deadline, "S3 \(r.operation): the request's time budget is spent"
+                                                                + (attempt > 1 ? " after \(attempt - 1) attempts" : ""), operation: r.operation))
+                }
+                bound(&request, r, remaining: left)
+            }
             let outcome: Result<HTTPResponse, TransferError>
             do {
                 outcome = .success(try session.perform(request, maxBodyBytes: maxBodyBytes, sink: counting))
@@ -147,8 +196,8 @@ struct S3Client: Sendable {
                 outcome = .failure(e)
             }
             // Any other error came from the sink (the caller's), or reading the upload file.
-            let retryable: Bool
-            let reason: String
+            let failure: StoreFailure
+            var retryAfter: Double?
             switch outcome {
             case .success(let response) where response.status == 403:
                 let detail = S3ErrorDetail(response)
@@ -157,26 +206,66 @@ struct S3Client: Sendable {
                     attempt -= 1
                     continue
                 }
+                record(true)  // S3 answered: it is up, it just says no
                 log(r, detail, attempt: attempt, final: true)
-                throw StorageError.unavailable("S3 refused \(r.operation): \(detail)")
-            case .success(let response) where RetryPolicy.isRetryable(status: response.status):
+                S3Events.outcome(r.operation, .refused)
+                throw StorageError.unavailable(detail.failure(.refused, r.operation, "S3 refused \(r.operation): \(detail)"))
+            case .success(let response) where Self.isError(response, r):
                 let detail = S3ErrorDetail(response)
+                guard detail.isTransient else {
+                    record(true)
+                    noteAccepted(forms[form], among: forms)
+                    S3Events.outcome(r.operation, .answered)
+                    return (response, attempt)
+                }
+                record(false)
                 log(r, detail, attempt: attempt, final: attempt >= retry.maxAttempts || delivered)
-                retryable = true
-                reason = detail.description
+                failure = detail.failure(.serverError, r.operation,
+                                         "S3 \(r.operation) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(detail)")
+                retryAfter = detail.retryAfter
             case .success(let response):
+                record(true)
                 noteAccepted(forms[form], among: forms)
+                S3Events.outcome(r.operation, .answered)
                 return (response, attempt)
             case .failure(let e):
+                guard e.code > 0 else {
+                    // Negative codes are local (the upload file): S3 is not to blame.
+                    S3Events.outcome(r.operation, .failed)
+                    throw StorageError.unavailable(StoreFailure(.other, "S3 \(r.operation): \(e.message)", operation: r.operation))
+                }
+                record(false)
                 Log.warning("S3 request failed", ["operation": r.operation, "key": r.key ?? "", "attempt": attempt, "error": e.message])
-                retryable = e.code > 0  // libcurl's errors; negative codes are local (the upload file)
-                reason = e.message
+                failure = StoreFailure(e.code == 28 ? .deadline : .unreachable,
+                                       "S3 \(r.operation) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(e.message)",
+                                       operation: r.operation)
             }
-            guard retryable, attempt < retry.maxAttempts, !delivered else {
-                throw StorageError.unavailable("S3 \(r.operation) failed after \(attempt) attempt\(attempt == 1 ? "" : "s"): \(reason)")
+            let wait = delivered || breaker.isOpen ? nil
+                : retry.wait(after: attempt, retryAfter: retryAfter, remaining: deadline?.remaining)
+            guard let wait else {
+                S3Events.outcome(r.operation, .failed)
+                throw StorageError.unavailable(failure)
             }
-            Thread.sleep(forTimeInterval: retry.delay(after: attempt))
+            S3Events.retry(r.operation)
+            if wait > 0 { Thread.sleep(forTimeInterval: wait) }
         }
+    }
+
+    /// Fits one attempt into what is left of the budget: the connection, and the
+    /// whole exchange unless the body streams to a client at its own pace.
+    func bound(_ request: inout HTTPRequest, _ r: S3Request, remaining: Double) {
+        request.connectTimeout = min(request.connectTimeout, remaining)
+        guard !r.streamsResponse else { return }
+        request.timeout = request.timeout > 0 ? min(request.timeout, remaining) : remaining
+        request.lowSpeedTime = min(request.lowSpeedTime, max(1, Int(remaining.rounded(.up))))
+    }
+
+    /// An answer that is an S3 error: any 5xx or 4xx (403 is handled before), a 429,
+    /// or a 200 whose body is an `<Error>` where S3 may send one.
+    static func isError(_ response: HTTPResponse, _ r: S3Request) -> Bool {
+        if response.status >= 400 { return true }
+        guard r.errorIn200, response.status == 200 else { return false }
+        return XMLReader.parse(response.body)?.name == "Error"
     }
 
     /// The S3 error code and request id go to the log; attempt 0 means "not retried".
@@ -190,6 +279,6 @@ struct S3Client: Sendable {
     func unexpected(_ r: S3Request, _ response: HTTPResponse) -> StorageError {
         let detail = S3ErrorDetail(response)
         log(r, detail, attempt: 0, final: true)
-        return .unavailable("S3 \(r.operation): unexpected \(detail)")
+        return .unavailable(detail.failure(.other, r.operation, "S3 \(r.operation): unexpected \(detail)"))
     }
 }

@@ -8,11 +8,23 @@ public struct S3Options: Sendable {
     public var partConcurrency: Int = 4
     /// Objects fetched at once by `getMany`.
     public var fetchConcurrency: Int = 16
-    public var connectTimeout: Double = 5
-    /// Seconds for a whole small request (metadata, listing, HEAD).
+    /// Seconds to establish a connection (`S3_CONNECT_TIMEOUT_SECONDS`).
+    public var connectTimeout: Double = 3
+    /// Seconds for a whole small request (metadata, listing, HEAD), when the
+    /// request's own budget (`Deadline`) does not end sooner.
     public var requestTimeout: Double = 30
-    /// Large transfers give up when under 1 KiB/s for this many seconds.
-    public var lowSpeedTime: Int = 30
+    /// Transfers give up when under 1 KiB/s for this many seconds (`S3_LOW_SPEED_SECONDS`).
+    public var lowSpeedTime: Int = 10
+    /// Consecutive failures that open the circuit breaker (0: never), and how long it
+    /// stays open (`S3_BREAKER_FAILURES`, `S3_BREAKER_COOLDOWN_SECONDS`).
+    public var breakerThreshold: Int = 5
+    public var breakerCoolDown: Double = 30
+    /// A multipart upload of a recording older than this is stale: no save's budget
+    /// lasts that long (see `StaleUploadPolicy`).
+    public var staleRecordingUploadSeconds: Double = 3600
+    /// Any other multipart upload (resumable uploads keep theirs open, renewed by
+    /// each PATCH) is stale only after this: a week, or twice their expiry.
+    public var staleOtherUploadSeconds: Double = 7 * 86_400
     /// Seconds for the `/readyz` check (one attempt, no retry).
     public var readinessTimeout: Double = 3
     public var retry = RetryPolicy()

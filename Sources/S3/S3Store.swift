@@ -3,6 +3,7 @@ import Diagnostics
 import Foundation
 import Storage
 import Digests
+import Synchronization
 
 /// The `ObjectStore` of an S3 bucket (AWS, or an S3-compatible server), over libcurl
 /// with our own SigV4. Every request thread uses its own keep-alive connection
@@ -12,6 +13,8 @@ public final class S3Store: ObjectStore {
     public let region: String
     public let options: S3Options
     let client: S3Client
+    /// Upload id → when this process first saw it incomplete (see `removeStaleLeftovers`).
+    let uploadSightings = Mutex<[String: Double]>([:])
 
     public var kind: StoreKind { .s3 }
 
@@ -26,7 +29,8 @@ public final class S3Store: ObjectStore {
                           addressing: S3Addressing(bucket: bucket, region: region, endpoint: endpoint),
                           credentials: credentials, retry: options.retry,
                           connectTimeout: options.connectTimeout, lowSpeedTime: options.lowSpeedTime,
-                          signingForms: endpoint == nil ? nil : SigningFormPreference())
+                          signingForms: endpoint == nil ? nil : SigningFormPreference(),
+                          breaker: CircuitBreaker(threshold: options.breakerThreshold, coolDown: options.breakerCoolDown))
     }
 
     var session: CurlSession { CurlSession.perThread }
@@ -160,6 +164,7 @@ public final class S3Store: ObjectStore {
         try S3Keys.check(key)
         var r = request("GetObject", "GET", key: key)
         r.timeout = 0
+        r.streamsResponse = true
         if let range { r.headers = [("Range", "bytes=\(range.first)-\(range.last)")] }
         try withoutActuallyEscaping(sink) { sink in
             let (response, _) = try client.send(r, session: session, sink: sink)
@@ -277,11 +282,15 @@ public final class S3Store: ObjectStore {
         var once = client
         once.retry = RetryPolicy(maxAttempts: 1)
         once.connectTimeout = min(once.connectTimeout, options.readinessTimeout)
-        let (response, _) = try once.send(r, session: session)
+        let (response, _) = try Deadline.with(Deadline(secondsFromNow: options.readinessTimeout)) {
+            try once.send(r, session: session)
+        }
         switch response.status {
         case 200: return
-        case 404: throw StorageError.unavailable("S3 bucket \(bucket) does not exist")
-        default: throw StorageError.unavailable("S3 bucket \(bucket): HTTP \(response.status)")
+        case 404: throw StorageError.unavailable(StoreFailure(.other, "S3 bucket \(bucket) does not exist", operation: "HeadBucket",
+                                                              status: 404, code: "NoSuchBucket"))
+        default: throw StorageError.unavailable(StoreFailure(.other, "S3 bucket \(bucket): HTTP \(response.status)", operation: "HeadBucket",
+                                                             status: response.status))
         }
     }
 }

@@ -261,7 +261,7 @@ public final class LocalStore: ObjectStore {
             } catch let error as StorageError {
                 results[key] = .failure(error)
             } catch {
-                results[key] = .failure(.unavailable(String(describing: error)))
+                results[key] = .failure(.unavailable(StoreFailure(.other, String(describing: error))))
             }
         }
         return results

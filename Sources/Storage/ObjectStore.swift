@@ -28,8 +28,8 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
     case preconditionFailed(String)
     /// A key that would leave its prefix, or that the store cannot hold.
     case invalidKey(String)
-    /// The store cannot be reached or refused us (503, or fallback).
-    case unavailable(String)
+    /// The store cannot be reached or refused us (503, or fallback); why, as data.
+    case unavailable(StoreFailure)
 
     public var description: String {
         switch self {

@@ -12,7 +12,7 @@ enum POSIXFile {
         unavailable(SystemError(what, path, code: code))
     }
 
-    static func unavailable(_ error: SystemError) -> StorageError { .unavailable(error.description) }
+    static func unavailable(_ error: SystemError) -> StorageError { .unavailable(StoreFailure(.other, error.description)) }
 
     /// Runs `body`, turning a system call's failure into `.unavailable`.
     static func storing<T>(_ body: () throws -> T) throws -> T {

@@ -14,7 +14,8 @@ extension StorageError: HTTPResponseError {
     }
 
     public var headers: Headers {
-        if case .unavailable = self { return HTTPError.retryAfterHeaders(5) }
+        // When the store knows (the circuit breaker's cool-down), say when to come back.
+        if case .unavailable(let failure) = self { return HTTPError.retryAfterHeaders(failure.retryAfter ?? 5) }
         return Headers()
     }
 
@@ -30,7 +31,8 @@ extension StorageError: HTTPResponseError {
 
     public var logEntry: ErrorLogEntry? {
         switch self {
-        case .unavailable(let reason): ErrorLogEntry(.warning, "storage unavailable", [("error", reason)])
+        case .unavailable(let failure):
+            ErrorLogEntry(.warning, "storage unavailable", [("error", failure.reason)] + failure.logFields.map { ($0.0, $0.1 as Any) })
         // Ids are checked before any key is built: one that still fails is our bug.
         case .invalidKey(let key): ErrorLogEntry(.error, "an invalid storage key reached a store", [("key", key)])
         default: nil

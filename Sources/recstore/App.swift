@@ -23,6 +23,7 @@ enum App {
                                  temporaryDirectory: local.temporaryDirectory, uploads: uploads)
         let router = Router()
         APIRoutes.register(on: router, context: context)
+        Housekeeping.start(storage, interval: configuration.sweepIntervalSeconds)
         UploadSweeper.start(uploads, expirySeconds: configuration.uploadExpirySeconds)
         // CORS in front of the router: preflights never reach a route (or storage).
         return CORSResponder(wrapping: router, policy: CORSPolicy(allowedOrigins: configuration.corsAllowOrigins))
@@ -54,6 +55,16 @@ enum Stores {
         var options = S3Options()
         options.multipartThreshold = configuration.s3MultipartThreshold
         options.partSize = configuration.s3PartSize
+        options.connectTimeout = Double(configuration.s3ConnectTimeoutSeconds)
+        options.lowSpeedTime = configuration.s3LowSpeedSeconds
+        options.retry = RetryPolicy(maxAttempts: configuration.s3MaxAttempts)
+        options.breakerThreshold = configuration.s3BreakerFailures
+        options.breakerCoolDown = Double(configuration.s3BreakerCooldownSeconds)
+        // A save's multipart upload lives at most its budget (the configured seconds
+        // plus one per MiB); beyond that, and the orphan age, and some clock skew, it is stale.
+        let longestSave = Double(configuration.s3SaveBudgetSeconds) + Double(configuration.maxUploadBytes) / (1024 * 1024)
+        options.staleRecordingUploadSeconds = max(Double(configuration.orphanAgeSeconds), longestSave) + 10
+        options.staleOtherUploadSeconds = max(7 * 86_400, 2 * Double(configuration.uploadExpirySeconds))
         adjust(&options)
         return S3Store(bucket: name, region: configuration.region, endpoint: configuration.s3Endpoint,
                        credentials: credentials, options: options)

@@ -10,9 +10,12 @@ import Storage
 /// non-zero exit status when anything failed. Reads the environment and `.env`
 /// like the service does.
 func runCheckCommand(_ args: [String]) -> Int32 {
+    if args.first == "--suggest-lifecycle" {
+        return LifecycleSuggestion.run(Array(args.dropFirst()))
+    }
     if let option = args.first {
         if option == "--help" || option == "-h" {
-            writeOut("usage: recstore check\nChecks the configuration, local storage, AWS credentials, the bucket and the JWKS.\n")
+            writeOut("usage: recstore check [--suggest-lifecycle [--days N]]\nChecks the configuration, local storage, AWS credentials, the bucket and the JWKS.\n--suggest-lifecycle prints the S3 lifecycle rules that enforce retention in the bucket.\n")
             return 0
         }
         writeError("recstore check: unknown option \(option)\nusage: recstore check\n")
@@ -35,6 +38,8 @@ struct ConfigurationCheck {
     mutating func ok(_ name: String, _ detail: String) { output("\(name): ok (\(detail))") }
     mutating func failed(_ name: String, _ reason: String) { failures += 1; output("\(name): FAILED: \(reason)") }
     mutating func skipped(_ name: String, _ why: String) { output("\(name): skipped (\(why))") }
+    /// Worth fixing, but the service works: not counted as a failure.
+    mutating func warned(_ name: String, _ reason: String) { output("\(name): WARNING: \(reason)") }
 
     mutating func run(environment: [String: String]) {
         let config: Configuration
@@ -123,6 +128,16 @@ struct ConfigurationCheck {
             ok("probe object", "written, read back and deleted in \(bucketName)")
         } catch {
             failed("probe object", explain(error))
+        }
+        do {
+            if try store.lifecycleAbortsIncompleteUploads() {
+                ok("lifecycle", "\(bucketName) has an AbortIncompleteMultipartUpload rule")
+            } else {
+                warned("lifecycle", "\(bucketName) has no lifecycle rule with AbortIncompleteMultipartUpload: parts of uploads "
+                       + "nobody finished are kept (and billed) until one removes them; deploy/OPERATIONS.md shows the rule")
+            }
+        } catch {
+            warned("lifecycle", "the bucket's lifecycle rules could not be read: " + explain(error))
         }
     }
 

@@ -200,7 +200,7 @@ struct LocalToBucketSync {
             return try call()
         } catch let error as StorageError {
             switch error {
-            case .unavailable(let reason): throw BucketUnavailable(reason: reason)
+            case .unavailable(let reason): throw BucketUnavailable(reason: reason.reason)
             case .alreadyExists: throw error
             default: throw GroupFailed(reason: "the bucket refused: \(error)")
             }

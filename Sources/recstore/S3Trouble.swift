@@ -13,29 +13,32 @@ enum S3Trouble {
         _ = try bucket.list(prefix: probePrefix)
     }
 
-    /// S3's answer in plain words first, its own wording after.
+    /// S3's answer in plain words first, its own wording after. Decided on the
+    /// failure's fields (S3's error code, the kind of failure), never on message text.
     static func explain(_ error: Error, bucket: String, region: String, endpoint: String?, keyID: String) -> String {
-        let raw: String
-        if case StorageError.unavailable(let reason) = error { raw = reason } else { raw = "\(error)" }
-        let hints: [(code: String, words: String)] = [
-            ("SignatureDoesNotMatch", "the secret access key is wrong: S3 does not accept signatures made with it for access key ID \(keyID)"),
-            ("InvalidAccessKeyId", "the access key ID \(keyID) is not known to S3"),
-            ("ExpiredToken", "the session token (AWS_SESSION_TOKEN) has expired"),
-            ("TokenRefreshRequired", "the session token (AWS_SESSION_TOKEN) has expired"),
-            ("InvalidToken", "the session token (AWS_SESSION_TOKEN) is not valid"),
-            ("NoSuchBucket", "the bucket \(bucket) does not exist"),
-            ("AllAccessDisabled", "all access to the bucket \(bucket) is disabled"),
-            ("AccessDenied", "the credentials are valid but not allowed to do this in the bucket \(bucket)"),
-            ("PermanentRedirect", "the bucket \(bucket) is not in region \(region) (AWS_REGION)"),
-            ("AuthorizationHeaderMalformed", "the bucket \(bucket) is not in region \(region) (AWS_REGION)"),
-            ("RequestTimeTooSkewed", "this machine's clock is too far from S3's"),
-        ]
-        if let hint = hints.first(where: { raw.contains(" " + $0.code) }) {
-            return "\(hint.words) (S3: \(raw))"
+        guard case StorageError.unavailable(let failure) = error else { return "\(error)" }
+        let words: String?
+        switch failure.code {
+        case "SignatureDoesNotMatch":
+            words = "the secret access key is wrong: S3 does not accept signatures made with it for access key ID \(keyID)"
+        case "InvalidAccessKeyId": words = "the access key ID \(keyID) is not known to S3"
+        case "ExpiredToken", "TokenRefreshRequired": words = "the session token (AWS_SESSION_TOKEN) has expired"
+        case "InvalidToken": words = "the session token (AWS_SESSION_TOKEN) is not valid"
+        case "NoSuchBucket": words = "the bucket \(bucket) does not exist"
+        case "AllAccessDisabled": words = "all access to the bucket \(bucket) is disabled"
+        case "AccessDenied": words = "the credentials are valid but not allowed to do this in the bucket \(bucket)"
+        case "PermanentRedirect", "AuthorizationHeaderMalformed": words = "the bucket \(bucket) is not in region \(region) (AWS_REGION)"
+        case "RequestTimeTooSkewed": words = "this machine's clock is too far from S3's"
+        case "SlowDown": words = "S3 asks us to slow down (SlowDown): try again in a while"
+        default:
+            switch failure.kind {
+            case .unreachable, .deadline: words = "cannot reach S3 at \(endpoint ?? "AWS (region \(region))")"
+            case .breakerOpen: words = "S3 was failing, so it was not asked"
+            case .serverError: words = "S3 at \(endpoint ?? "AWS (region \(region))") keeps answering with server errors"
+            case .refused, .ambiguousCommit, .other: words = nil
+            }
         }
-        if raw.contains("failed after") && !raw.contains("HTTP ") {
-            return "cannot reach S3 at \(endpoint ?? "AWS (region \(region))") (\(raw))"
-        }
-        return raw
+        guard let words else { return failure.reason }
+        return "\(words) (S3: \(failure.reason))"
     }
 }

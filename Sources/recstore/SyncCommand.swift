@@ -1,3 +1,4 @@
+import API
 import Configuration
 import Diagnostics
 import Foundation
@@ -64,6 +65,14 @@ func runSyncCommand(_ args: [String]) -> Int32 {
     writeOut("\(dryRun ? "dry run: " : "")moving \(local.root) into bucket \(bucketName)\n")
     let sync = LocalToBucketSync(local: local, bucket: bucket, dryRun: dryRun) { writeOut($0 + "\n") }
     let summary = sync.run()
+    if !dryRun {
+        // What saves that died left behind, in both stores (see `LeftoverSweep`).
+        let storage = StorageService(active: bucket, others: [local], orphanAge: Double(config.orphanAgeSeconds))
+        let swept = Housekeeping.sweep(storage)
+        writeOut("swept \(swept.groups) unfinished save\(swept.groups == 1 ? "" : "s") (\(swept.objects) objects) and "
+                 + "\(swept.storeLeftovers) stale temporary files or multipart uploads"
+                 + (swept.failures.isEmpty ? "" : "; the sweep could not finish: \(swept.failures.joined(separator: "; "))") + "\n")
+    }
     var line = "recstore sync: \(summary.moved) \(dryRun ? "to move" : "moved"), "
         + "\(summary.alreadyThere) already in the bucket, \(summary.skipped) skipped, \(summary.failed) failed"
     if let aborted = summary.aborted { line += "; stopped early: \(aborted)" }

@@ -12,6 +12,7 @@ struct Command: Sendable {
         Command(name: "dev-issuer", summary: "make or keep the local dev issuer and print its AUTH0_* settings", run: runDevIssuerCommand),
         Command(name: "check", summary: "check the configuration end to end: credentials, bucket, a probe object, the JWKS", run: runCheckCommand),
         Command(name: "sync", summary: "move local recordings and settings into the bucket, verified ([--dry-run])", run: runSyncCommand),
+        Command(name: "prune", summary: "delete recordings whose metadata is older than DAYS, both stores (--older-than DAYS [--dry-run])", run: runPruneCommand),
         Command(name: "worker", summary: nil, run: WorkerCommand.run),
     ]
 
@@ -23,6 +24,10 @@ struct Command: Sendable {
 }
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "--version" || arguments.first == "version" {
+    print(BuildInfo.versionLine)
+    exit(0)
+}
 guard let name = arguments.first, !["-h", "--help", "help"].contains(name) else {
     if arguments.isEmpty {
         printError(Command.usage())

@@ -24,10 +24,26 @@ final class ServiceRoutesTests: XCTestCase {
             return StorageService(active: remote, others: [local], fallback: local)
         }
         XCTAssertEqual(h.send("GET", "/readyz", as: nil).status, 200)
+        XCTAssertNil(h.send("GET", "/readyz", as: nil).json["warnings"])
         remote.down = true
-        let r = h.send("GET", "/readyz", as: nil)
+        // With the local fallback the host can still store saves: ready, with a warning.
+        let degraded = h.send("GET", "/readyz", as: nil)
+        XCTAssertEqual(degraded.status, 200)
+        guard case .array(let warnings)? = degraded.json["warnings"], case .string(let warning)? = warnings.first else {
+            return XCTFail("\(degraded.json)")
+        }
+        XCTAssertTrue(warning.hasPrefix("s3 unreachable"), warning)
+
+        var noFallback: DownStore!
+        let strict = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket"; $0.fallbackToLocal = false }) { local in
+            noFallback = DownStore(LocalStore(root: local.root + "-s3"))
+            return StorageService(active: noFallback, others: [local])
+        }
+        noFallback.down = true
+        let r = strict.send("GET", "/readyz", as: nil)
         XCTAssertEqual(r.status, 503)
-        XCTAssertTrue(r.detail.contains("s3"), r.detail)
+        XCTAssertEqual(r.detail, "Not ready: s3 unreachable.", "general words only: the store's own error text goes to the log")
+        XCTAssertNotNil(r.header("Retry-After"))
     }
 
     func testStorageInfo() {

@@ -36,7 +36,7 @@ final class S3RetryTests: XCTestCase {
     func testServerErrorsThatPersistAreUnavailableAfterTheLastAttempt() throws {
         let s = store(endpoint: Self.server.base)
         XCTAssertThrowsError(try s.get(key: "status/500")) {
-            guard case .unavailable(let reason) = $0 as? StorageError else { return XCTFail("\($0)") }
+            guard case .unavailable(let failure) = $0 as? StorageError else { return XCTFail("\($0)") }; let reason = failure.reason
             XCTAssertTrue(reason.contains("Scripted500") && reason.contains("3 attempts"), reason)
         }
         XCTAssertEqual(try count("status/500"), 3)
@@ -69,7 +69,7 @@ final class S3RetryTests: XCTestCase {
         moto.stop()
         let start = Date()
         XCTAssertThrowsError(try s.put(key: "user_settings/u/settings.json", bytes: [2], contentType: "application/json", condition: .none)) {
-            guard case .unavailable(let reason) = $0 as? StorageError else { return XCTFail("\($0)") }
+            guard case .unavailable(let failure) = $0 as? StorageError else { return XCTFail("\($0)") }; let reason = failure.reason
             XCTAssertTrue(reason.contains("3 attempts"), reason)
         }
         XCTAssertThrowsError(try s.list(prefix: "user_settings/")) {
@@ -87,7 +87,7 @@ final class S3RetryTests: XCTestCase {
         }
         let s = S3Store(bucket: "b-retry", region: "us-east-1", endpoint: Self.server.base, credentials: NoCredentials())
         XCTAssertThrowsError(try s.get(key: "status/200")) {
-            guard case .unavailable(let reason) = $0 as? StorageError else { return XCTFail("\($0)") }
+            guard case .unavailable(let failure) = $0 as? StorageError else { return XCTFail("\($0)") }; let reason = failure.reason
             XCTAssertTrue(reason.contains("no AWS credentials"), reason)
         }
         XCTAssertNil(s.presignedURL(key: "status/200", seconds: 60))

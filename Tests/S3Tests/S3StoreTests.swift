@@ -260,7 +260,7 @@ final class S3StoreTests: XCTestCase {
     func testWrongSecretIsUnavailable() throws {
         let bad = moto.store(secret: "not-the-secret")
         XCTAssertThrowsError(try bad.put(key: "user_settings/x/settings.json", bytes: [1], contentType: "application/json", condition: .none)) {
-            guard case .unavailable(let reason) = $0 as? StorageError else { return XCTFail("\($0)") }
+            guard case .unavailable(let failure) = $0 as? StorageError else { return XCTFail("\($0)") }; let reason = failure.reason
             XCTAssertTrue(reason.contains("403") && reason.contains("SignatureDoesNotMatch"), reason)
         }
         XCTAssertThrowsError(try bad.list(prefix: "user_recordings/x/"))

@@ -116,11 +116,11 @@ final class StockMotoTests: XCTestCase {
         let bad = moto.store(secret: "not-the-secret")
         let key = folder + "session_metadata.json"
         XCTAssertThrowsError(try bad.put(key: key, bytes: [1], contentType: "application/json", condition: .none)) {
-            guard case .unavailable(let reason) = $0 as? StorageError else { return XCTFail("\($0)") }
+            guard case .unavailable(let failure) = $0 as? StorageError else { return XCTFail("\($0)") }; let reason = failure.reason
             XCTAssertTrue(reason.contains("403 SignatureDoesNotMatch"), reason)
         }
         XCTAssertThrowsError(try bad.list(prefix: folder)) {
-            guard case .unavailable(let reason) = $0 as? StorageError else { return XCTFail("\($0)") }
+            guard case .unavailable(let failure) = $0 as? StorageError else { return XCTFail("\($0)") }; let reason = failure.reason
             XCTAssertTrue(reason.contains("403 SignatureDoesNotMatch"), reason)
         }
         XCTAssertThrowsError(try bad.head(key: key))

@@ -10,6 +10,8 @@ final class FlakyStore: ObjectStore, @unchecked Sendable {
     private var _down = false
     private var _putsBeforeFailure: Int?
     private var _getManyKeys = 0
+    private var _failAfterPut: String?
+    private var _readsDown = false
 
     init(_ inner: LocalStore, kind: StoreKind = .s3) {
         self.inner = inner
@@ -24,6 +26,16 @@ final class FlakyStore: ObjectStore, @unchecked Sendable {
     var putsBeforeFailure: Int? {
         get { lock.lock(); defer { lock.unlock() }; return _putsBeforeFailure }
         set { lock.lock(); _putsBeforeFailure = newValue; lock.unlock() }
+    }
+    /// A put of a key ending in this lands, then reports unavailable (an answer lost on the way).
+    var failAfterPut: String? {
+        get { lock.lock(); defer { lock.unlock() }; return _failAfterPut }
+        set { lock.lock(); _failAfterPut = newValue; lock.unlock() }
+    }
+    /// Gets fail as unavailable (reading back a commit cannot tell).
+    var readsDown: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return _readsDown }
+        set { lock.lock(); _readsDown = newValue; lock.unlock() }
     }
     var getManyKeys: Int { lock.lock(); defer { lock.unlock() }; return _getManyKeys }
 
@@ -48,9 +60,15 @@ final class FlakyStore: ObjectStore, @unchecked Sendable {
     }
     func put(key: String, bytes: [UInt8], contentType: String, condition: WriteCondition) throws -> ObjectInfo {
         try countPut()
-        return try inner.put(key: key, bytes: bytes, contentType: contentType, condition: condition)
+        let info = try inner.put(key: key, bytes: bytes, contentType: contentType, condition: condition)
+        if let suffix = failAfterPut, key.hasSuffix(suffix) { throw StorageError.unavailable(StoreFailure(.unreachable, "answer lost")) }
+        return info
     }
-    func get(key: String) throws -> (bytes: [UInt8], info: ObjectInfo) { try check(); return try inner.get(key: key) }
+    func get(key: String) throws -> (bytes: [UInt8], info: ObjectInfo) {
+        try check()
+        if readsDown { throw StorageError.unavailable(StoreFailure(.unreachable, "reads are down")) }
+        return try inner.get(key: key)
+    }
     func getMany(keys: [String]) -> [String: Result<[UInt8], StorageError>] {
         lock.lock(); _getManyKeys += keys.count; lock.unlock()
         if down { return Dictionary(uniqueKeysWithValues: keys.map { ($0, .failure(.unavailable("down"))) }) }

@@ -7,6 +7,13 @@
     proxy.delay = 0.025  # hold each request 25 ms before forwarding it
     proxy.requests     # requests relayed so far
     proxy.max_in_flight  # most requests awaiting their answer at once (reset_max_in_flight())
+    proxy.set_mode(m)  # how S3 misbehaves from now on (open connections end, so every
+                       # request after the call sees the new mode):
+        "pass"      relay (the default)
+        "hang"      accept, read, never answer
+        "slow"      relay, but the answers trickle back one byte a second
+        "reset"     connections are reset at once (as cut())
+        "slowdown"  every request is answered 503 SlowDown (Retry-After: 1) by the proxy
 
 It knows nothing of HTTP beyond turn-taking: on a connection, the first bytes a
 client sends after the server last spoke start a new request. That is exactly
@@ -31,6 +38,7 @@ class S3Proxy:
         self.port = self.listener.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.delay = 0.0
+        self.mode = "pass"
         self._lock = threading.Lock()
         self._down = False
         self._live = set()  # sockets of relayed connections, both ends
@@ -55,8 +63,25 @@ class S3Proxy:
             _shutdown(sock)
 
     def restore(self):
+        self.set_mode("pass")
+
+    MODES = ("pass", "hang", "slow", "reset", "slowdown")
+
+    def set_mode(self, mode):
+        assert mode in self.MODES, mode
         with self._lock:
-            self._down = False
+            self.mode = mode
+            self._down = mode == "reset"
+            live = list(self._live)
+        # Kept-alive connections would carry on in the old mode: end them.
+        for sock in live:
+            _shutdown(sock)
+
+    @property
+    def connections(self):
+        """Sockets open through the proxy now (relayed ones count twice, held ones once)."""
+        with self._lock:
+            return len(self._live)
 
     @property
     def requests(self):
@@ -96,6 +121,15 @@ class S3Proxy:
 
     # -- relaying
 
+    def _trickle(self, data, client):
+        """One byte a second, while the mode stays "slow"."""
+        for i in range(len(data)):
+            if self.mode != "slow" or self._stopping:
+                client.sendall(data[i:])
+                return
+            client.sendall(data[i:i + 1])
+            _trickle_wait(self)
+
     def _accept_loop(self):
         while not self._stopping:
             try:
@@ -106,10 +140,78 @@ class S3Proxy:
                 return
             with self._lock:
                 down = self._down
+                mode = self.mode
             if down:
                 _reset(client)
+            elif mode == "hang":
+                threading.Thread(target=self._hang, args=(client,), name="s3-proxy-hang", daemon=True).start()
+            elif mode == "slowdown":
+                threading.Thread(target=self._slow_down, args=(client,), name="s3-proxy-slowdown", daemon=True).start()
             else:
                 threading.Thread(target=self._relay, args=(client,), name="s3-proxy-relay", daemon=True).start()
+
+    def _hang(self, client):
+        """Reads whatever comes, answers nothing, until the mode changes or the client leaves."""
+        with self._lock:
+            self._live.add(client)
+        client.settimeout(0.2)
+        try:
+            while not self._stopping:
+                with self._lock:
+                    if self.mode != "hang":
+                        break
+                try:
+                    if not client.recv(256 * 1024):
+                        break
+                except socket.timeout:
+                    continue
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._live.discard(client)
+            _shutdown(client)
+            client.close()
+
+    def _slow_down(self, client):
+        """Answers every request on the connection 503 SlowDown, as S3 does when throttling."""
+        with self._lock:
+            self._live.add(client)
+        body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+                b'<Message>Please reduce your request rate.</Message><RequestId>proxy</RequestId></Error>')
+        answer = (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nRetry-After: 1\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        client.settimeout(10)
+        buffered = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    data = client.recv(256 * 1024)
+                    if not data:
+                        return
+                    buffered += data
+                head, _, buffered = buffered.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                while len(buffered) < length:
+                    data = client.recv(256 * 1024)
+                    if not data:
+                        return
+                    buffered += data
+                buffered = buffered[length:]
+                with self._lock:
+                    self._requests += 1
+                client.sendall(answer)
+        except OSError:
+            return
+        finally:
+            with self._lock:
+                self._live.discard(client)
+            _shutdown(client)
+            client.close()
 
     def _relay(self, client):
         try:
@@ -144,6 +246,9 @@ class S3Proxy:
                     elif source is server and not server_spoke_last:
                         server_spoke_last = True
                         self._request_answered()
+                    if source is server and self.mode == "slow":
+                        self._trickle(data, client)
+                        continue
                     peer[source].sendall(data)
         except OSError:
             return
@@ -156,6 +261,12 @@ class S3Proxy:
             for sock in (client, server):
                 _shutdown(sock)
                 sock.close()
+
+
+def _trickle_wait(proxy):
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline and proxy.mode == "slow" and not proxy._stopping:
+        time.sleep(0.05)
 
 
 def _shutdown(sock):

@@ -3,6 +3,8 @@
 Prints its port, then serves until its standard input closes. Paths:
 - ``.../status/CODE[/AFTER/CODE2]``: answers CODE (with an S3-style error body), or,
   with AFTER, CODE for the first AFTER requests to that path and CODE2 after;
+- ``.../s3error/STATUS/CODE/AFTER``: for the first AFTER requests to that path, STATUS
+  with an S3 error document naming CODE (and ``Retry-After: 0``); 200 ``ok`` after;
 - ``.../sleep/SECONDS``: waits, then answers 200;
 - ``.../echo``: answers the body's length, SHA-256 and the Range header it got;
 - ``.../peer``: answers the client's port (the same port = a kept-alive connection);
@@ -54,6 +56,14 @@ class Handler(BaseHTTPRequestHandler):
                        f"<RequestId>req-{n}</RequestId></Error>").encode()
                 return self.answer(code, xml, [("x-amz-request-id", f"req-{n}")])
             return self.answer(code, b"ok", [("ETag", '"abc"'), ("Last-Modified", "Sat, 21 Nov 2026 23:33:39 GMT")])
+        if "s3error" in parts:
+            i = parts.index("s3error")
+            status, code, after = int(parts[i + 1]), parts[i + 2], int(parts[i + 3])
+            if n <= after:
+                xml = (f"<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>as scripted</Message>"
+                       f"<RequestId>req-{n}</RequestId></Error>").encode()
+                return self.answer(status, xml, [("x-amz-request-id", f"req-{n}"), ("Retry-After", "0")])
+            return self.answer(200, b"ok", [("ETag", '"abc"'), ("Last-Modified", "Sat, 21 Nov 2026 23:33:39 GMT")])
         if "sleep" in parts:
             time.sleep(float(parts[parts.index("sleep") + 1]))
             return self.answer(200, b"slept")

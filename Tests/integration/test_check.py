@@ -37,14 +37,29 @@ def check(recstore, env, cwd):
 def test_everything_works(recstore, env, tmp_path, moto):
     p, lines = check(recstore, env, tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert list(lines) == ["configuration", "local storage", "credentials", "bucket", "probe object", "jwks"]
-    assert all(v.startswith("ok (") for v in lines.values()), p.stdout
+    assert list(lines) == ["configuration", "local storage", "credentials", "bucket", "probe object", "lifecycle", "jwks"]
+    assert all(v.startswith("ok (") for k, v in lines.items() if k != "lifecycle"), p.stdout
+    # A bucket without the rule works, with a warning that does not fail the check.
+    assert lines["lifecycle"].startswith("WARNING: ") and "AbortIncompleteMultipartUpload" in lines["lifecycle"], p.stdout
     assert "access key ID " + moto.access_key_id in lines["credentials"]
     assert "1 signing key" in lines["jwks"]
     assert p.stdout.splitlines()[-1] == "recstore check: everything works"
     # The probes cleaned up after themselves.
     assert "Contents" not in moto.client().list_objects_v2(Bucket=moto.bucket)
     assert os.listdir(tmp_path / "uploads") == []
+
+
+def test_a_lifecycle_rule_that_aborts_incomplete_uploads_is_recognised(recstore, env, tmp_path, moto):
+    s3 = moto.client()
+    s3.put_bucket_lifecycle_configuration(Bucket=moto.bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "abort-incomplete-multipart-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]})
+    try:
+        p, lines = check(recstore, env, tmp_path)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert lines["lifecycle"].startswith("ok (") and "AbortIncompleteMultipartUpload" in lines["lifecycle"], p.stdout
+    finally:
+        s3.delete_bucket_lifecycle(Bucket=moto.bucket)
 
 
 def test_wrong_secret_key_is_named(recstore, env, tmp_path):

@@ -107,7 +107,8 @@ def request_record(stack, response):
 
 
 def test_outage_and_recovery_lose_nothing(base, moto, proxy, stacks):
-    stack = stacks(Stack("outage", base, s3_mode(proxy.endpoint), moto=moto))
+    # A short breaker cool-down: after the outage the first probe closes it soon.
+    stack = stacks(Stack("outage", base, {**s3_mode(proxy.endpoint), "S3_BREAKER_COOLDOWN_SECONDS": "1"}, moto=moto))
     client = stack.client()
     user = quote(client.sub)
     audio = {name: wav(seconds) for name, seconds in
@@ -153,9 +154,10 @@ def test_outage_and_recovery_lose_nothing(base, moto, proxy, stacks):
         proxy.restore()
 
     # Back up: every recording listed once, each where it is.
+    # (Once the breaker's cool-down has passed and its probe found S3 back.)
     sessions = {"up-1": "s3", up[1]["session_id"]: "s3", "down-named": "local", generated["session_id"]: "local"}
-    r = client.list()
-    assert r.status_code == 200, r.text
+    r = wait_until(lambda: (lambda r: r if r.status_code == 200 else None)(client.list()), timeout=15, interval=0.2)
+    assert r is not None, "the listing is still refused after S3 came back"
     listed = r.json()
     assert {info["session_id"]: info["storage"] for info in listed} == sessions
     assert len(listed) == len(sessions)

@@ -1,0 +1,72 @@
+import Configuration
+import Foundation
+
+/// `recstore check --suggest-lifecycle [--days N]`: the S3 lifecycle configuration
+/// that enforces retention inside the bucket, as JSON on stdout for
+/// `aws s3api put-bucket-lifecycle-configuration --lifecycle-configuration file://...`
+/// (the explanation goes to stderr, so stdout can be redirected to that file):
+///   - recordings (`user_recordings/`) expire N days after they were written;
+///   - multipart uploads left incomplete (a responder killed mid-upload) are
+///     aborted after one day, so their parts stop costing storage.
+/// N: --days, else PRUNE_OLDER_THAN_DAYS, else RETENTION_DAYS (the listing window).
+enum LifecycleSuggestion {
+    static func run(_ args: [String]) -> Int32 {
+        let usage = "usage: recstore check --suggest-lifecycle [--days N]\n"
+        let environment = DotEnv.environment()
+        let days: Int
+        let source: String
+        do {
+            let parsed = try Arguments(args, options: ["days"])
+            if let text = parsed.string("days") {
+                days = try wholeDays(text, "--days")
+                source = "--days"
+            } else if let text = environment["PRUNE_OLDER_THAN_DAYS"], !text.isEmpty {
+                days = try wholeDays(text, "PRUNE_OLDER_THAN_DAYS")
+                source = "PRUNE_OLDER_THAN_DAYS"
+            } else {
+                days = try Configuration.load(environment, requireIdentity: false).retentionDays
+                source = "RETENTION_DAYS (the listing window; set PRUNE_OLDER_THAN_DAYS or --days to choose)"
+            }
+        } catch {
+            FileHandle.standardError.write(Data("recstore check: \(error)\n\(usage)".utf8))
+            return 2
+        }
+        FileHandle.standardOutput.write(Data((document(days: days) + "\n").utf8))
+        FileHandle.standardError.write(Data("""
+            recstore check: S3 lifecycle rules: recordings expire \(days) days after they were written (from \(source)); \
+            incomplete multipart uploads are aborted after 1 day. S3 counts days per object from its upload, \
+            so a recording's audio may go up to a day before its metadata. Apply with:
+              aws s3api put-bucket-lifecycle-configuration --bucket BUCKET --lifecycle-configuration file://lifecycle.json
+
+            """.utf8))
+        return 0
+    }
+
+    static func wholeDays(_ text: String, _ name: String) throws -> Int {
+        guard let n = Int(text.trimmingCharacters(in: .whitespaces)), (1...36_500).contains(n) else {
+            throw UsageError("\(name) must be a whole number of days in 1...36500, got \"\(text)\"")
+        }
+        return n
+    }
+
+    static func document(days: Int) -> String {
+        """
+        {
+          "Rules": [
+            {
+              "ID": "recstore-expire-recordings",
+              "Filter": {"Prefix": "user_recordings/"},
+              "Status": "Enabled",
+              "Expiration": {"Days": \(days)}
+            },
+            {
+              "ID": "recstore-abort-incomplete-multipart-uploads",
+              "Filter": {"Prefix": ""},
+              "Status": "Enabled",
+              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}
+            }
+          ]
+        }
+        """
+    }
+}
