@@ -2,10 +2,16 @@
 # ${WORKERS:-2} responder processes, state under ${RUN_DIR:-./.run} (scripts/run-stack).
 # `make test`: installs what is missing, builds, runs the unit and integration tests.
 # `make bench`: speed and memory against the ceilings of the same machine (bench/results.md).
-.PHONY: run test bench deps deb test-deploy bench-check bench-baseline
+.PHONY: run test bench deps deb test-deploy cluster bench-check bench-baseline
 
 run:
 	@scripts/run-stack
+
+# `make cluster`: ${HOSTS:-3} responder hosts on 127.0.0.2… behind one nginx on
+# 127.0.0.1:${PORT:-8080} configured from nginx/production.conf, sharing one S3
+# bucket (a local moto server when AWS_S3_BUCKET_NAME is unset) (scripts/run-cluster).
+cluster:
+	@scripts/run-cluster
 
 test: deps
 	swift build

@@ -12,7 +12,8 @@ import PackageDescription
 //
 //   Hex, JSON ─ no dependencies (JSON: Hex)
 //   POSIX ─ Hex                      system calls shared by every module
-//   Diagnostics ─ JSON, POSIX        logs, counters, timestamps
+//   CProcess ─ (C) prctl, memfd_create, atomics on shared memory
+//   Diagnostics ─ JSON, POSIX, CProcess   logs, counters, host metrics, request context
 //   Digests ─ Hex [OpenSSL]          SHA-256, HMAC, MD5
 //   Configuration ─ Diagnostics      environment and .env
 //   Curl ─ Diagnostics, POSIX [libcurl]
@@ -28,12 +29,16 @@ import PackageDescription
 //   API ─ HTTP, Uploads, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
 //   recstore (executable) ─ everything above: wiring and the command line
 //
-// The C libraries are system-library targets with thin shim headers; no Swift
-// package dependencies are needed.
+// The C libraries are system-library targets with thin shim headers. The one Swift
+// package dependency is swift-argument-parser, for the command line only.
 let package = Package(
     name: "recstore",
     products: [
         .executable(name: "recstore", targets: ["recstore"]),
+    ],
+    dependencies: [
+        // The command line: help for every subcommand, --version, usage errors exit 64.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C libraries from Debian.
@@ -49,7 +54,9 @@ let package = Package(
         .target(name: "Hex"),
         .target(name: "POSIX", dependencies: ["Hex"]),
         .target(name: "JSON", dependencies: ["Hex"]),
-        .target(name: "Diagnostics", dependencies: ["JSON", "POSIX"]),
+        // prctl, memfd_create and atomics on shared memory (the host metrics).
+        .target(name: "CProcess"),
+        .target(name: "Diagnostics", dependencies: ["JSON", "POSIX", "CProcess"]),
         .target(name: "Digests", dependencies: ["COpenSSL", "Hex"]),
         .target(name: "Configuration", dependencies: ["Diagnostics"]),
         .target(name: "Curl", dependencies: ["CCurl", "Diagnostics", "POSIX"]),
@@ -71,11 +78,13 @@ let package = Package(
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp"]
+            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "UploadsTests", dependencies: ["Uploads", "HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),

@@ -56,5 +56,10 @@ public enum APIRoutes {
 
         router.add("GET", "/healthz", service.health)
         add("GET", "/readyz", service.ready)
+
+        // Operations: host metrics and pool status (allow-listed addresses only).
+        let operations = OperationsRoutes(configuration: context.configuration, templates: { [router] in router.templates })
+        router.add("GET", "/metrics", operations.metrics)
+        router.add("GET", "/status", operations.status)
     }
 }

@@ -71,7 +71,11 @@ struct RecordingRoutes {
         }
         if store.localPath(key: key) != nil, let prefix = request.serverParameters["RECSTORE_ACCEL_PREFIX"], !prefix.isEmpty {
             // nginx serves the file (and any Range) from an internal location; this
-            // worker is free at once.
+            // worker is free at once. A range past the end is refused here, so that
+            // it gets the API's JSON 416 rather than nginx's HTML one.
+            if RangeHeader.resolve(request.headers["Range"], size: info.size) == .unsatisfiable {
+                throw Self.unsatisfiable(size: info.size)
+            }
             let encoded = key.split(separator: "/").map { PercentDecoding.encodeSegment(String($0)) }.joined(separator: "/")
             headers.set("X-Accel-Redirect", (prefix.hasSuffix("/") ? prefix : prefix + "/") + encoded)
             return Response(status: .ok, headers: headers)
@@ -89,9 +93,7 @@ struct RecordingRoutes {
             range = r
             headers.set("Content-Range", "bytes \(r.first)-\(r.last)/\(info.size)")
         case .unsatisfiable:
-            var h = Headers()
-            h.set("Content-Range", "bytes */\(info.size)")
-            throw HTTPError(.rangeNotSatisfiable, "The requested range is not within the audio's \(info.size) bytes.", headers: h)
+            throw Self.unsatisfiable(size: info.size)
         }
         let offset = range?.first ?? 0
         let length = range?.length ?? info.size
@@ -102,6 +104,12 @@ struct RecordingRoutes {
         return Response(status: status, headers: headers, body: .stream { writer in
             try store.read(key: key, range: range) { try writer.write($0) }
         })
+    }
+
+    static func unsatisfiable(size: Int64) -> HTTPError {
+        var h = Headers()
+        h.set("Content-Range", "bytes */\(size)")
+        return HTTPError(.rangeNotSatisfiable, "The requested range is not within the audio's \(size) bytes.", headers: h)
     }
 
     /// The audio's key: the one the metadata names if it is this recording's,

@@ -23,7 +23,8 @@ struct SaveRecording {
     func handle(_ request: Request) throws -> Response {
         let caller = try context.caller(request)
         let maxAudio = context.configuration.maxUploadBytes
-        let form = try MultipartReader.read(request.body, contentType: request.headers["Content-Type"],
+        // Reading (and staging) the body is timed apart from the storage calls after it.
+        let form = try RequestContext.measure(.body) { try MultipartReader.read(request.body, contentType: request.headers["Content-Type"],
                                             tempDirectory: context.temporaryDirectory) { name in
             switch name {
             case "audio": .file(maxBytes: maxAudio)
@@ -33,7 +34,7 @@ struct SaveRecording {
             case "user_id", "session_id": .text(maxBytes: Self.maxIDPartBytes)
             default: .ignore
             }
-        }
+        } }
         defer { form.removeTemporaryFiles() }
 
         let user = try context.user(try Self.text(form, "user_id"), caller: caller)

@@ -39,7 +39,7 @@ struct SettingsRoutes {
 
     func save(_ request: Request) throws -> Response {
         let caller = try context.caller(request)
-        let body = try request.body.readAll(limit: Self.maxBodyBytes)
+        let body = try RequestContext.measure(.body) { try request.body.readAll(limit: Self.maxBodyBytes) }
         let parsed: JSON
         do {
             parsed = try JSON.parse(body)

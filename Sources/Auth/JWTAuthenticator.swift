@@ -17,7 +17,16 @@ public final class JWTAuthenticator: Authenticator {
     public convenience init(options o: AuthOptions, clock: @escaping EpochClock = systemClock,
                             minRefetchInterval: Double = 30) {
         let fetcher = JWKSFetcher(source: o.jwksSource, timeoutSeconds: Double(o.jwksTimeoutSeconds))
-        let jwks = JWKSCache(fetch: { try fetcher.fetch() }, sourceDescription: fetcher.sourceDescription,
+        let jwks = JWKSCache(fetch: {
+            do {
+                let keys = try fetcher.fetch()
+                Metrics.jwksFetch(.success)
+                return keys
+            } catch {
+                Metrics.jwksFetch(.failure)
+                throw error
+            }
+        }, sourceDescription: fetcher.sourceDescription,
                              ttl: Double(o.jwksTTLSeconds), minRefetchInterval: minRefetchInterval,
                              fetchTimeout: Double(o.jwksTimeoutSeconds), clock: clock)
         self.init(issuer: o.issuer, audience: o.audience, algorithms: o.algorithms,
@@ -50,6 +59,8 @@ public final class JWTAuthenticator: Authenticator {
     /// `WWW-Authenticate` (503 with `Retry-After` while no JWKS key was ever loaded).
     /// It does not touch the request: the API sets the caller (`APIContext.caller`).
     public func authenticate(_ request: Request) throws -> Principal {
+        let span = RequestContext.span(.auth)
+        defer { span.end() }
         let token: String
         switch request.bearerCredentials {
         case .absent:
@@ -74,9 +85,11 @@ public final class JWTAuthenticator: Authenticator {
     public func verify(_ token: String, requestID: String = "") throws(TokenFailure) -> String {
         let digest = VerifiedTokenCache.Digest(token)
         if let hit = verified.lookup(digest, now: clock(), leeway: verifier.leewaySeconds, generation: jwks.generation) {
+            Metrics.tokenCache(hit: true)
             jwks.refreshIfDue()
             return hit.subject
         }
+        Metrics.tokenCache(hit: false)
         do {
             let result = try verifier.verify(token)
             verified.insert(digest, result)

@@ -91,6 +91,14 @@ public struct Configuration: Sendable {
     /// Lifetime of a resumable upload since its creation or last PATCH.
     public var uploadExpirySeconds: Int = 86_400
 
+    // MARK: operations (metrics, status, slow requests)
+
+    /// A request slower than this is logged at warning with where its time went.
+    public var slowRequestSeconds: Double = 5
+    /// Addresses (`a.b.c.d`, IPv6, or CIDR blocks) allowed to read /metrics and
+    /// /status; REMOTE_ADDR outside every one is refused even if nginx let it through.
+    public var operationsAllowFrom: [String] = ["127.0.0.0/8", "::1"]
+
     /// The whole environment (process over `.env`), for the AWS credential chain.
     public var environment: [String: String] = [:]
 
@@ -217,6 +225,21 @@ public struct Configuration: Sendable {
         // Resumable uploads (tus)
         if let n = try integer("UPLOAD_EXPIRY_SECONDS", 1...(366 * 86_400)) { c.uploadExpirySeconds = Int(n) }
         try c.loadResilience(integer)
+
+        // Operations.
+        if let (_, v) = value("SLOW_REQUEST_SECONDS") {
+            guard let n = Double(v), n.isFinite, n > 0, n <= 86_400 else {
+                throw ConfigurationError("SLOW_REQUEST_SECONDS", "must be a number of seconds above 0, got \"\(v)\"")
+            }
+            c.slowRequestSeconds = n
+        }
+        if let (_, v) = value("OPERATIONS_ALLOW_FROM") {
+            let entries = v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for entry in entries where AddressBlock(entry) == nil {
+                throw ConfigurationError("OPERATIONS_ALLOW_FROM", "must list IP addresses or CIDR blocks, got \"\(entry)\"")
+            }
+            c.operationsAllowFrom = entries
+        }
         return c
     }
 

@@ -21,11 +21,20 @@ public final class CurlBatch {
         curl_multi_cleanup(multi)
     }
 
+    // A pthread key, like CurlSession's: no Foundation thread dictionary on the request path.
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<CurlBatch>.fromOpaque(raw).release() }
+        }
+        return key
+    }()
+
+    /// One batch per thread, created on first use and kept for the thread's life.
     public static var perThread: CurlBatch {
-        let key = "recstore.curl.batch"
-        if let b = Thread.current.threadDictionary[key] as? CurlBatch { return b }
+        if let raw = pthread_getspecific(key) { return Unmanaged<CurlBatch>.fromOpaque(raw).takeUnretainedValue() }
         let b = CurlBatch()
-        Thread.current.threadDictionary[key] = b
+        pthread_setspecific(key, Unmanaged.passRetained(b).toOpaque())
         return b
     }
 

@@ -20,12 +20,21 @@ public final class CurlSession {
         errorBuffer.deallocate()
     }
 
+    // A pthread key rather than Foundation's threadDictionary: this runs on every
+    // request that reaches S3, and the dictionary bridging showed up in profiles.
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<CurlSession>.fromOpaque(raw).release() }
+        }
+        return key
+    }()
+
     /// One session per thread, created on first use and kept for the thread's life.
     public static var perThread: CurlSession {
-        let key = "recstore.curl.session"
-        if let s = Thread.current.threadDictionary[key] as? CurlSession { return s }
+        if let raw = pthread_getspecific(key) { return Unmanaged<CurlSession>.fromOpaque(raw).takeUnretainedValue() }
         let s = CurlSession()
-        Thread.current.threadDictionary[key] = s
+        pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
         return s
     }
 
@@ -35,6 +44,8 @@ public final class CurlSession {
     public func perform(_ request: HTTPRequest, maxBodyBytes: Int = 64 * 1024 * 1024,
                         sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
         RequestCounters.add("upstream_requests")
+        let span = RequestContext.span(.upstream)
+        defer { span.end() }
         let transfer = Transfer(request: request, maxBodyBytes: maxBodyBytes, sink: sink)
         curl_easy_reset(handle)
         errorBuffer[0] = 0

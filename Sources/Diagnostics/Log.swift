@@ -44,6 +44,11 @@ public enum Log {
         line.append(contentsOf: pid.utf8)
         line.append(contentsOf: ",\"msg\":".utf8)
         JSON.writeString(message, to: &line)
+        // The request this thread serves, unless the caller named it already.
+        if let context = RequestContext.current, !fields.contains(where: { $0.0 == "request_id" }) {
+            line.append(contentsOf: ",\"request_id\":".utf8)
+            JSON.writeString(context.requestID, to: &line)
+        }
         for (key, value) in fields {
             line.append(UInt8(ascii: ","))
             JSON.writeString(key, to: &line)

@@ -29,9 +29,12 @@ public struct Transport: Sendable {
 
     func serve(_ fcgx: UnsafeMutablePointer<FCGX_Request>) {
         let started = ContinuousClock.now
+        Metrics.requestStarted()
         let socket = fcgx.pointee.ipcFd
         let input = FCGXInput(fcgx.pointee.in, socket: socket, deadline: bodyDeadline, started: started)
         let request = FastCGIParameters(envp: fcgx.pointee.envp).makeRequest(body: input)
+        let context = RequestContext.begin(requestID: request.requestID)
+        defer { RequestContext.end() }
         let response = responder.respond(to: request)
 
         let output = FCGXOutput(fcgx.pointee.out)
@@ -58,6 +61,8 @@ public struct Transport: Sendable {
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let duration = (milliseconds * 1000).rounded() / 1000
+        Metrics.requestFinished(route: request.routeTemplateIndex ?? MetricCatalog.unmatchedRoute, method: request.method,
+                                status: sender.status.rawValue, seconds: milliseconds / 1000, bodyBytes: input.bytesRead)
         let interruption: String? =
             outcome == .cutShort ? "response cut short"
             : outcome == .clientGone ? "client gone"
@@ -72,5 +77,12 @@ public struct Transport: Sendable {
         if bodyUnread && request.method != "GET" && request.method != "HEAD" { fields.append(("body_unread", true)) }
         fields += RequestCounters.take().map { ($0.0, $0.1 as Any) }
         Log.emit(.info, "request", fields: fields)
+        if milliseconds / 1000 > RequestContext.slowRequestSeconds {
+            Metrics.slowRequest()
+            Log.emit(.warning, "slow request", fields: [
+                ("method", request.method), ("path", request.rawPath), ("status", sender.status.rawValue),
+                ("duration_ms", duration), ("slow_request_seconds", RequestContext.slowRequestSeconds),
+            ] + context.breakdown())
+        }
     }
 }

@@ -11,6 +11,9 @@ public final class Request {
     public let body: BodyStream
     /// Filled by the router: template parameters, percent-decoded once.
     public internal(set) var pathParameters: [String: String] = [:]
+    /// Set by the router: the index of the matched template in `Router.templates`
+    /// (nil when no route's path matched).
+    public internal(set) var routeTemplateIndex: Int?
     /// Set by authentication: the token's `sub`.
     public var caller: String?
     /// Non-HTTP parameters the front end passed (FastCGI params such as

@@ -17,10 +17,14 @@ public final class Router: Responder {
         let method: String
         let segments: [Segment]
         let handler: Handler
+        /// Index into `templates`.
+        let templateIndex: Int
     }
     enum Segment { case literal(String), parameter(String) }
 
     private var routes: [Route] = []
+    /// Every distinct template, in registration order (metrics label routes with these).
+    public private(set) var templates: [String] = []
 
     public init() {}
 
@@ -30,7 +34,9 @@ public final class Router: Responder {
             if s.hasPrefix("{") && s.hasSuffix("}") { return .parameter(String(s.dropFirst().dropLast())) }
             return .literal(String(s))
         }
-        routes.append(Route(method: method, segments: Array(segments), handler: handler))
+        let templateIndex = templates.firstIndex(of: template) ?? templates.count
+        if templateIndex == templates.count { templates.append(template) }
+        routes.append(Route(method: method, segments: Array(segments), handler: handler, templateIndex: templateIndex))
     }
 
     public func respond(to request: Request) -> Response {
@@ -50,7 +56,10 @@ public final class Router: Responder {
         var getForHead: (Route, [String: String])?
         for route in routes {
             guard let params = match(route.segments, raw) else { continue }
+            // A path that matched names its template even when the method is refused.
+            if request.routeTemplateIndex == nil { request.routeTemplateIndex = route.templateIndex }
             if route.method == request.method {
+                request.routeTemplateIndex = route.templateIndex
                 request.pathParameters = params
                 return try route.handler(request)
             }
@@ -59,6 +68,7 @@ public final class Router: Responder {
             if !allowed.contains(route.method) { allowed.append(route.method) }
         }
         if let (route, params) = getForHead {
+            request.routeTemplateIndex = route.templateIndex
             request.pathParameters = params
             return try route.handler(request)
         }

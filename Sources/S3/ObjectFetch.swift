@@ -44,7 +44,6 @@ struct ObjectFetch {
             }
             if let skip {
                 if probe { client.breaker.abandonProbe() }
-                S3Events.outcome("GetObject", skip.kind == .breakerOpen ? .skipped : .deadline)
                 for p in pending { results[p.key] = .failure(.unavailable(skip)) }
                 break
             }
@@ -70,24 +69,27 @@ struct ObjectFetch {
                 switch answer {
                 case .success(let response) where response.status == 200 || response.status == 404:
                     answered = true
-                    S3Events.outcome("GetObject", .answered)
+                    Metrics.s3Attempt("GetObject", .success)
                     client.noteAccepted(p.forms[p.form], among: p.forms)
                     results[key] = response.status == 200 ? .success(response.body) : .failure(.notFound(key))
                 case .success(let response) where response.status == 403 && p.form + 1 < p.forms.count
                     && S3Client.refusesSignature(s3Requests[i], S3ErrorDetail(response)):
+                    Metrics.s3Attempt("GetObject", .refused)
                     var next = p
                     next.form += 1
                     resign.append(next)
                 case .success(let response) where S3ErrorDetail(response).isTransient:
+                    Metrics.s3Attempt("GetObject", .serverError)
                     let detail = S3ErrorDetail(response)
                     client.log(s3Requests[i], detail, attempt: attempt, final: attempt >= client.retry.maxAttempts)
                     again.append((p, detail.failure(.serverError, "GetObject", "S3 GetObject failed after \(attempt) attempts: \(detail)")))
                     if let after = detail.retryAfter { retryAfter = max(retryAfter ?? 0, after) }
                 case .success(let response):
                     answered = true
-                    S3Events.outcome("GetObject", response.status == 403 ? .refused : .answered)
+                    Metrics.s3Attempt("GetObject", .answered(status: response.status))
                     results[key] = .failure(client.unexpected(s3Requests[i], response))
                 case .failure(let e):
+                    Metrics.s3Attempt("GetObject", .networkError)
                     Log.warning("S3 request failed", ["operation": "GetObject", "key": key, "attempt": attempt, "error": e.message])
                     if e.code > 0 {
                         again.append((p, StoreFailure(e.code == 28 ? .deadline : .unreachable,
@@ -107,13 +109,12 @@ struct ObjectFetch {
                 : client.retry.wait(after: attempt, retryAfter: retryAfter, remaining: deadline?.remaining)
             if !again.isEmpty, wait == nil {
                 for (p, failure) in again {
-                    S3Events.outcome("GetObject", .failed)
                     results[p.key] = .failure(.unavailable(failure))
                 }
                 again = []
             }
             if let wait, !again.isEmpty {
-                for _ in again { S3Events.retry("GetObject") }
+                for _ in again { Metrics.s3Retry("GetObject") }
                 if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 attempt += 1
             }

@@ -157,7 +157,6 @@ struct S3Client: Sendable {
         var probe = false
         switch breaker.admit() {
         case .rejected(let after):
-            S3Events.outcome(r.operation, .skipped)
             throw StorageError.unavailable(StoreFailure(.breakerOpen, "S3 \(r.operation) skipped: the circuit breaker is open",
                                                         operation: r.operation, retryAfter: after))
         case .probe: probe = true
@@ -183,7 +182,6 @@ struct S3Client: Sendable {
             if let deadline {
                 let left = deadline.remaining
                 guard left >= RetryPolicy.minimumAttemptSeconds else {
-                    S3Events.outcome(r.operation, .deadline)
                     throw StorageError.unavailable(StoreFailure(.deadline, "S3 \(r.operation): the request's time budget is spent"
                                                                 + (attempt > 1 ? " after \(attempt - 1) attempts" : ""), operation: r.operation))
                 }
@@ -200,6 +198,7 @@ struct S3Client: Sendable {
             var retryAfter: Double?
             switch outcome {
             case .success(let response) where response.status == 403:
+                Metrics.s3Attempt(r.operation, .refused)
                 let detail = S3ErrorDetail(response)
                 if form + 1 < forms.count, Self.refusesSignature(r, detail) {
                     form += 1
@@ -208,16 +207,16 @@ struct S3Client: Sendable {
                 }
                 record(true)  // S3 answered: it is up, it just says no
                 log(r, detail, attempt: attempt, final: true)
-                S3Events.outcome(r.operation, .refused)
                 throw StorageError.unavailable(detail.failure(.refused, r.operation, "S3 refused \(r.operation): \(detail)"))
             case .success(let response) where Self.isError(response, r):
                 let detail = S3ErrorDetail(response)
                 guard detail.isTransient else {
+                    Metrics.s3Attempt(r.operation, .answered(status: response.status))
                     record(true)
                     noteAccepted(forms[form], among: forms)
-                    S3Events.outcome(r.operation, .answered)
                     return (response, attempt)
                 }
+                Metrics.s3Attempt(r.operation, .serverError)
                 record(false)
                 log(r, detail, attempt: attempt, final: attempt >= retry.maxAttempts || delivered)
                 failure = detail.failure(.serverError, r.operation,
@@ -225,13 +224,12 @@ struct S3Client: Sendable {
                 retryAfter = detail.retryAfter
             case .success(let response):
                 record(true)
+                Metrics.s3Attempt(r.operation, .answered(status: response.status))
                 noteAccepted(forms[form], among: forms)
-                S3Events.outcome(r.operation, .answered)
                 return (response, attempt)
             case .failure(let e):
                 guard e.code > 0 else {
                     // Negative codes are local (the upload file): S3 is not to blame.
-                    S3Events.outcome(r.operation, .failed)
                     throw StorageError.unavailable(StoreFailure(.other, "S3 \(r.operation): \(e.message)", operation: r.operation))
                 }
                 record(false)
@@ -243,10 +241,9 @@ struct S3Client: Sendable {
             let wait = delivered || breaker.isOpen ? nil
                 : retry.wait(after: attempt, retryAfter: retryAfter, remaining: deadline?.remaining)
             guard let wait else {
-                S3Events.outcome(r.operation, .failed)
                 throw StorageError.unavailable(failure)
             }
-            S3Events.retry(r.operation)
+            Metrics.s3Retry(r.operation)
             if wait > 0 { Thread.sleep(forTimeInterval: wait) }
         }
     }
@@ -272,7 +269,7 @@ struct S3Client: Sendable {
     func log(_ r: S3Request, _ d: S3ErrorDetail, attempt: Int, final: Bool) {
         let message = final ? "S3 request failed" : "S3 request failed, retrying"
         Log.warning(message, ["operation": r.operation, "key": r.key ?? "", "status": d.status, "code": d.code ?? "",
-                              "request_id": d.requestID ?? "", "attempt": max(attempt, 1), "detail": d.message ?? ""])
+                              "s3_request_id": d.requestID ?? "", "attempt": max(attempt, 1), "detail": d.message ?? ""])
     }
 
     /// An answer the caller did not expect, logged and turned into `.unavailable`.

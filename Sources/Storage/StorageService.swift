@@ -89,6 +89,8 @@ public final class StorageService: Sendable {
     /// Every object under `prefix` in every store. Throws `.unavailable` if any
     /// store cannot be listed.
     public func list(prefix: String, fileName: String? = nil) throws -> [StoredObject] {
+        let span = RequestContext.span(.storage)
+        defer { span.end() }
         var all: [StoredObject] = []
         for (i, store) in stores.enumerated() {
             let infos = try fileName.map { try store.list(prefix: prefix, fileName: $0) } ?? store.list(prefix: prefix)
@@ -105,7 +107,9 @@ public final class StorageService: Sendable {
     /// store is `.unavailable` at once: for data whose current version lives only
     /// there (settings), an older copy elsewhere must not stand in for it.
     public func get(key: String, requireActive: Bool = false) throws -> (object: StoredObject, bytes: [UInt8])? {
-        try first(key: key, requireActive: requireActive) { store, i in
+        let span = RequestContext.span(.storage)
+        defer { span.end() }
+        return try first(key: key, requireActive: requireActive) { store, i in
             do {
                 let (bytes, info) = try store.get(key: key)
                 return (StoredObject(store: i, kind: store.kind, info: info), bytes)
@@ -117,7 +121,9 @@ public final class StorageService: Sendable {
 
     /// Like `get`, without reading the content.
     public func head(key: String, requireActive: Bool = false) throws -> StoredObject? {
-        try first(key: key, requireActive: requireActive) { store, i in
+        let span = RequestContext.span(.storage)
+        defer { span.end() }
+        return try first(key: key, requireActive: requireActive) { store, i in
             try store.head(key: key).map { StoredObject(store: i, kind: store.kind, info: $0) }
         }
     }
@@ -144,6 +150,8 @@ public final class StorageService: Sendable {
     /// are fetched with each store's `getMany` (concurrent in S3). Objects deleted
     /// meanwhile are left out; `.unavailable` from any store is thrown.
     public func documents(_ objects: [StoredObject]) throws -> [(object: StoredObject, document: Document)] {
+        let span = RequestContext.span(.storage)
+        defer { span.end() }
         var results: [String: Document] = [:]
         var missing: [Int: [StoredObject]] = [:]
         for object in objects {
@@ -210,6 +218,8 @@ public final class StorageService: Sendable {
             throw StorageError.alreadyExists(prefix)
         }
         defer { withExtendedLifetime(turn) {} }
+        let span = RequestContext.span(.storage)
+        defer { span.end() }
         var activeUnreachable = false
         for (i, store) in stores.enumerated() {
             do {
@@ -223,7 +233,7 @@ public final class StorageService: Sendable {
         }
         var targets: [any ObjectStore] = activeUnreachable && fallback != nil ? [] : [active]
         if let fallback { targets.append(fallback) }
-        if activeUnreachable, fallback != nil { StorageEvents.fallback() }
+        if activeUnreachable, fallback != nil { Metrics.storageFallback() }
         var lastError: Error = StorageError.unavailable("no store to write to")
         for (n, store) in targets.enumerated() {
             do {
@@ -233,7 +243,7 @@ public final class StorageService: Sendable {
                 guard case .unavailable(let failure) = error, failure.kind != .ambiguousCommit, n < targets.count - 1 else { throw error }
                 Log.warning("active store unavailable, saving to the fallback store",
                             ["store": store.kind.rawValue, "prefix": prefix, "error": error.description])
-                StorageEvents.fallback()
+                Metrics.storageFallback()
                 lastError = error
             }
         }
@@ -362,6 +372,8 @@ public final class StorageService: Sendable {
     /// there were. If a store cannot be reached the others are still cleaned and
     /// `.unavailable` is thrown, so the caller retries rather than believing it done.
     public func delete(prefix: String) throws -> Int {
+        let span = RequestContext.span(.storage)
+        defer { span.end() }
         var total = 0
         var unreachable: StorageError?
         for store in stores {

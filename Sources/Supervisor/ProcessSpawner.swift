@@ -9,14 +9,19 @@ struct ProcessSpawner {
     /// The executable to run; `/proc/self/exe` is this very binary.
     let executable: String
     let arguments: [String]
+    /// The host metrics region, handed to every worker as `metricsChildFD`.
+    var metricsFD: Int32? = nil
+
+    static let metricsChildFD: Int32 = 3
 
     /// Spawns with `listeningFD` as the child's fd 0, default signal dispositions
     /// and an empty signal mask. Returns the pid or the errno.
-    func spawn(listeningFD: Int32, environment: [String: String]) -> Result<pid_t, SpawnError> {
+    func spawn(listeningFD: Int32, environment: [String: String], extraArguments: [String] = []) -> Result<pid_t, SpawnError> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, listeningFD, 0)
+        if let metricsFD { posix_spawn_file_actions_adddup2(&actions, metricsFD, Self.metricsChildFD) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -31,7 +36,7 @@ struct ProcessSpawner {
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
-        let argv = arguments.map { strdup($0) } + [nil]
+        let argv = (arguments + extraArguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             for p in argv { free(p) }

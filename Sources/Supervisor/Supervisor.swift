@@ -22,6 +22,9 @@ public final class Supervisor {
         /// Seconds a stopping worker may take to finish its requests.
         public var gracePeriod: Double = 30
         public var restartPolicy = RestartPolicy()
+        /// The host metrics region: each worker gets it on fd 3 with its slot
+        /// (`--metrics-fd 3 --metrics-slot N`) and its pool slot (`--slot N`).
+        public var metrics: HostMetrics?
 
         public init(workers: Int, workerArguments: [String]) {
             self.workers = max(1, workers)
@@ -47,6 +50,8 @@ public final class Supervisor {
     private var slots: [Slot]
     /// Workers of a previous configuration, finishing their requests: pid → SIGKILL deadline.
     private var retiring: [pid_t: Double] = [:]
+    /// Every live worker's slot in the metrics region.
+    private var metricsSlots: [pid_t: Int] = [:]
     private var stopping = false
     private var stopDeadline = Double.infinity
 
@@ -64,7 +69,8 @@ public final class Supervisor {
                 stopListening: @escaping () -> Void) {
         self.listeningFD = listeningFD
         self.options = options
-        self.spawner = ProcessSpawner(executable: options.executable, arguments: options.workerArguments)
+        self.spawner = ProcessSpawner(executable: options.executable, arguments: options.workerArguments,
+                                      metricsFD: options.metrics?.fd)
         self.environment = environment
         self.reloadEnvironment = reloadEnvironment
         self.stopListening = stopListening
@@ -142,6 +148,7 @@ public final class Supervisor {
             // New workers first, so someone is always accepting.
             startDueWorkers(now: now)
             for pid in previous {
+                if let slot = metricsSlots[pid] { options.metrics?.retire(slot: slot) }
                 retiring[pid] = now + options.gracePeriod
                 kill(pid, SIGTERM)
             }
@@ -152,8 +159,15 @@ public final class Supervisor {
     private func reapChildren() {
         while true {
             var status: Int32 = 0
-            let pid = waitpid(-1, &status, WNOHANG)
+            var usage = rusage()
+            let pid = wait4(-1, &status, WNOHANG, &usage)
             if pid <= 0 { return }
+            if let slot = metricsSlots.removeValue(forKey: pid) {
+                // Its CPU time stays in the host's total; its busy threads are not busy any more.
+                let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                    + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+                options.metrics?.exited(slot: slot, cpuSeconds: cpu)
+            }
             childExited(pid: pid, status: status)
         }
     }
@@ -174,6 +188,7 @@ public final class Supervisor {
             Log.info("worker stopped", ["worker_pid": Int(pid), "status": how])
             return
         }
+        options.metrics?.workerRestarted()
         let delay = options.restartPolicy.delay(crashed: !cleanExit, uptime: uptime, recentFailures: &slots[i].failures)
         slots[i].startAt = now + delay
         let fields: KeyValuePairs<String, Any> = ["worker_pid": Int(pid), "status": how,
@@ -188,13 +203,22 @@ public final class Supervisor {
     private func startDueWorkers(now: Double) {
         for i in slots.indices {
             guard slots[i].pid == nil, let due = slots[i].startAt, due <= now else { continue }
-            switch spawner.spawn(listeningFD: listeningFD, environment: environment) {
+            let metricsSlot = options.metrics?.freeSlot()
+            if let metricsSlot { options.metrics?.prepare(slot: metricsSlot, startTime: Self.wallClock()) }
+            var extra = ["--slot", String(i)]
+            if let metricsSlot { extra += ["--metrics-fd", String(ProcessSpawner.metricsChildFD), "--metrics-slot", String(metricsSlot)] }
+            switch spawner.spawn(listeningFD: listeningFD, environment: environment, extraArguments: extra) {
             case .success(let pid):
+                if let metricsSlot {
+                    options.metrics?.started(slot: metricsSlot, pid: pid)
+                    metricsSlots[pid] = metricsSlot
+                }
                 slots[i].pid = pid
                 slots[i].started = now
                 slots[i].startAt = nil
                 Log.info("worker started", ["worker_pid": Int(pid), "slot": i])
             case .failure(let error):
+                if let metricsSlot { options.metrics?.exited(slot: metricsSlot, cpuSeconds: 0) }
                 let delay = options.restartPolicy.delay(crashed: true, uptime: 0, recentFailures: &slots[i].failures)
                 slots[i].startAt = now + max(delay, options.restartPolicy.firstBackoff)
                 Log.error("cannot start a worker", ["error": error.description, "retry_in_seconds": delay])
@@ -231,6 +255,12 @@ public final class Supervisor {
         let termination = status & 0x7f
         if termination == 0 { return "exit \((status >> 8) & 0xff)" }
         return "signal \(termination)"
+    }
+
+    public static func wallClock() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     static func now() -> Double {

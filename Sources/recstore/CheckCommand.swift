@@ -1,3 +1,4 @@
+import ArgumentParser
 import Auth
 import Configuration
 import Diagnostics
@@ -5,22 +6,35 @@ import Foundation
 import S3
 import Storage
 
+/// `recstore check`: the command line.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the configuration end to end: local storage, AWS credentials, the bucket, a probe object, the JWKS.",
+        discussion: "One line per check; exit status 1 when any failed. Reads the environment and .env like the service.")
+
+    @Flag(name: .customLong("suggest-lifecycle"),
+          help: "Print the S3 lifecycle rules that enforce retention in the bucket (JSON on stdout) instead of checking.")
+    var suggestLifecycle = false
+
+    @Option(help: ArgumentHelp("With --suggest-lifecycle: days until recordings expire (default PRUNE_OLDER_THAN_DAYS, else RETENTION_DAYS).",
+                               valueName: "N"))
+    var days: Int?
+
+    func validate() throws {
+        if days != nil && !suggestLifecycle { throw ValidationError("--days goes with --suggest-lifecycle") }
+    }
+
+    func run() throws {
+        if suggestLifecycle { return try exiting(with: LifecycleSuggestion.run(days: days)) }
+        try exiting(with: runCheckCommand())
+    }
+}
+
 /// `recstore check`: the configuration end to end, one line per check —
 /// `name: ok (detail)`, `name: FAILED: reason` or `name: skipped (why)` — and a
 /// non-zero exit status when anything failed. Reads the environment and `.env`
 /// like the service does.
-func runCheckCommand(_ args: [String]) -> Int32 {
-    if args.first == "--suggest-lifecycle" {
-        return LifecycleSuggestion.run(Array(args.dropFirst()))
-    }
-    if let option = args.first {
-        if option == "--help" || option == "-h" {
-            writeOut("usage: recstore check [--suggest-lifecycle [--days N]]\nChecks the configuration, local storage, AWS credentials, the bucket and the JWKS.\n--suggest-lifecycle prints the S3 lifecycle rules that enforce retention in the bucket.\n")
-            return 0
-        }
-        writeError("recstore check: unknown option \(option)\nusage: recstore check\n")
-        return 2
-    }
+func runCheckCommand() -> Int32 {
     // The reasons are printed here in plain words; the store's own warnings would repeat them.
     Log.minimumLevel = .error
     var check = ConfigurationCheck()

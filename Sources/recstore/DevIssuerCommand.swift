@@ -1,30 +1,31 @@
+import ArgumentParser
 import Auth
 import Foundation
 import DevIssuer
 
-/// `recstore dev-issuer [--dir DIR]`: makes (or keeps) the local dev issuer's key
-/// and JWKS, and prints the service's configuration for it as shell-safe
-/// `NAME=value` lines (`set -a; eval "$(recstore dev-issuer)"; set +a`).
-func runDevIssuerCommand(_ args: [String]) -> Int32 {
-    let usage = "usage: recstore dev-issuer [--dir DIR]\n"
-    var directory = DevIssuer.defaultDirectory()
-    var rest = args[...]
-    while let option = rest.popFirst() {
-        switch option {
-        case "--help", "-h":
-            writeOut(usage)
-            return 0
-        case "--dir":
-            guard let value = rest.popFirst(), !value.isEmpty else {
-                writeError("recstore dev-issuer: --dir needs a value\n" + usage)
-                return 2
-            }
-            directory = value
-        default:
-            writeError("recstore dev-issuer: unknown option \(option)\n" + usage)
-            return 2
-        }
+/// `recstore dev-issuer`: the command line.
+struct DevIssuerSubcommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-issuer",
+        abstract: "Make (or keep) the local dev issuer and print its AUTH0_* settings.",
+        discussion: "Prints shell-safe NAME=value lines: set -a; eval \"$(recstore dev-issuer)\"; set +a")
+
+    @Option(help: ArgumentHelp("The dev issuer's directory (default: ${RUN_DIR:-./.run}/dev-issuer).", valueName: "dir"))
+    var dir: String?
+
+    func validate() throws {
+        if dir?.isEmpty == true { throw ValidationError("--dir must not be empty") }
     }
+
+    func run() throws {
+        try exiting(with: runDevIssuerCommand(directory: dir ?? DevIssuer.defaultDirectory()))
+    }
+}
+
+/// Makes (or keeps) the local dev issuer's key and JWKS in `directory`, and prints
+/// the service's configuration for it as shell-safe `NAME=value` lines
+/// (`set -a; eval "$(recstore dev-issuer)"; set +a`).
+func runDevIssuerCommand(directory: String) -> Int32 {
     do {
         let issuer = try DevIssuer.prepare(directory: directory)
         writeOut(issuer.environment.map { "\($0.name)=\(shellQuoted($0.value))\n" }.joined())

@@ -10,15 +10,13 @@ import Foundation
 ///     aborted after one day, so their parts stop costing storage.
 /// N: --days, else PRUNE_OLDER_THAN_DAYS, else RETENTION_DAYS (the listing window).
 enum LifecycleSuggestion {
-    static func run(_ args: [String]) -> Int32 {
-        let usage = "usage: recstore check --suggest-lifecycle [--days N]\n"
+    static func run(days requested: Int?) -> Int32 {
         let environment = DotEnv.environment()
         let days: Int
         let source: String
         do {
-            let parsed = try Arguments(args, options: ["days"])
-            if let text = parsed.string("days") {
-                days = try wholeDays(text, "--days")
+            if let requested {
+                days = try wholeDays(String(requested), "--days")
                 source = "--days"
             } else if let text = environment["PRUNE_OLDER_THAN_DAYS"], !text.isEmpty {
                 days = try wholeDays(text, "PRUNE_OLDER_THAN_DAYS")
@@ -28,7 +26,7 @@ enum LifecycleSuggestion {
                 source = "RETENTION_DAYS (the listing window; set PRUNE_OLDER_THAN_DAYS or --days to choose)"
             }
         } catch {
-            FileHandle.standardError.write(Data("recstore check: \(error)\n\(usage)".utf8))
+            FileHandle.standardError.write(Data("recstore check: \(error)\n".utf8))
             return 2
         }
         FileHandle.standardOutput.write(Data((document(days: days) + "\n").utf8))
@@ -44,7 +42,7 @@ enum LifecycleSuggestion {
 
     static func wholeDays(_ text: String, _ name: String) throws -> Int {
         guard let n = Int(text.trimmingCharacters(in: .whitespaces)), (1...36_500).contains(n) else {
-            throw UsageError("\(name) must be a whole number of days in 1...36500, got \"\(text)\"")
+            throw InvalidDays(text: "\(name) must be a whole number of days in 1...36500, got \"\(text)\"")
         }
         return n
     }
@@ -69,4 +67,10 @@ enum LifecycleSuggestion {
         }
         """
     }
+}
+
+/// A day count outside 1...36500 (from --days or PRUNE_OLDER_THAN_DAYS).
+private struct InvalidDays: Error, CustomStringConvertible {
+    let text: String
+    var description: String { text }
 }

@@ -1,35 +1,44 @@
+import ArgumentParser
 import Configuration
 import Foundation
 import S3
 import Storage
+
+/// `recstore prune`: the command line.
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete recordings whose metadata is older than DAYS days, in the local store and the bucket.",
+        discussion: """
+            Each deletion is verified and printed, one line per recording. Nothing runs it unless an \
+            operator does (recstore-prune.service and .timer, off by default). Exit status: 0 all done, \
+            1 something could not be deleted or listed, 2 for a configuration error.
+            """)
+
+    @Option(name: .customLong("older-than"), help: ArgumentHelp("Age in days (1...36500) of the recordings to delete.", valueName: "DAYS"))
+    var olderThan: Int
+
+    @Flag(name: .customLong("dry-run"), help: "Only show what would be deleted.")
+    var dryRun = false
+
+    func validate() throws {
+        guard (1...36_500).contains(olderThan) else {
+            throw ValidationError("--older-than must be a whole number of days in 1...36500, got \(olderThan)")
+        }
+    }
+
+    func run() throws {
+        try exiting(with: runPruneCommand(days: olderThan, dryRun: dryRun))
+    }
+}
 
 /// `recstore prune --older-than DAYS [--dry-run]`: deletes every recording whose
 /// metadata is older than DAYS days from the local store and, when one is
 /// configured, the bucket (see `RecordingPrune`). Each deletion is verified and
 /// written to stdout, one line per recording (the journal under systemd).
 /// Nothing runs it unless an operator does (recstore-prune.service/.timer).
-/// Exit status: 0 all done, 1 something could not be deleted or listed, 2 usage or
+/// Exit status: 0 all done, 1 something could not be deleted or listed, 2 a
 /// configuration error.
-func runPruneCommand(_ args: [String]) -> Int32 {
-    let usage = "usage: recstore prune --older-than DAYS [--dry-run]\n"
-    if args.contains("--help") || args.contains("-h") {
-        writeOut(usage + "Deletes recordings whose metadata is older than DAYS days, in the local store and the bucket.\n")
-        return 0
-    }
-    let days: Int
-    let dryRun: Bool
-    do {
-        let parsed = try Arguments(args, options: ["older-than"], flags: ["dry-run"])
-        guard let text = parsed.string("older-than") else { throw UsageError("--older-than DAYS is required") }
-        guard let n = Int(text), (1...36_500).contains(n) else {
-            throw UsageError("--older-than must be a whole number of days in 1...36500, got \"\(text)\"")
-        }
-        days = n
-        dryRun = parsed.has("dry-run")
-    } catch {
-        writeError("recstore prune: \(error)\n" + usage)
-        return 2
-    }
+func runPruneCommand(days: Int, dryRun: Bool) -> Int32 {
     let config: Configuration
     do {
         config = try Configuration.load(DotEnv.environment(), requireIdentity: false)

@@ -1,9 +1,30 @@
 import API
+import ArgumentParser
 import Configuration
 import Diagnostics
 import Foundation
 import S3
 import Storage
+
+/// `recstore sync`: the command line.
+struct Sync: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move local recordings and settings into the bucket, verified.",
+        discussion: """
+            Moves what LOCAL_STORAGE_DIR holds (S3 fallbacks, or everything after switching from \
+            LOCAL to S3) into the bucket, verifying each object before its local copy is deleted. \
+            Safe to interrupt and to run again, also while the service runs. Exit status: 0 when \
+            nothing was left behind but unfinished saves, 1 when something could not be moved, \
+            2 for a configuration error.
+            """)
+
+    @Flag(name: [.customLong("dry-run"), .customShort("n")], help: "Only show what would be moved.")
+    var dryRun = false
+
+    func run() throws {
+        try exiting(with: runSyncCommand(dryRun: dryRun))
+    }
+}
 
 /// `recstore sync [--dry-run]`: moves the recordings and settings held in
 /// LOCAL_STORAGE_DIR (S3 fallbacks, or everything after switching from LOCAL to S3)
@@ -12,18 +33,7 @@ import Storage
 /// service runs. Exit status 0 when nothing was left behind but unfinished saves,
 /// 1 when something could not be moved (or the bucket does not answer), 2 for a
 /// usage or configuration error.
-func runSyncCommand(_ args: [String]) -> Int32 {
-    let usage = "usage: recstore sync [--dry-run]\n"
-    var dryRun = false
-    for option in args {
-        switch option {
-        case "--dry-run", "-n": dryRun = true
-        case "--help", "-h": writeOut(usage); return 0
-        default:
-            writeError("recstore sync: unknown option \(option)\n" + usage)
-            return 2
-        }
-    }
+func runSyncCommand(dryRun: Bool) -> Int32 {
     // Every group's outcome is printed; the stores' own warnings would only repeat it.
     Log.minimumLevel = .error
     let config: Configuration

@@ -1,42 +1,37 @@
+import ArgumentParser
 import Auth
 import Foundation
 import DevIssuer
 
-/// `recstore token --sub NAME [--ttl SECONDS] [--dir DIR]`: prints an RS256 access
-/// token from the local dev issuer (`${RUN_DIR:-./.run}/dev-issuer` by default).
-func runTokenCommand(_ args: [String]) -> Int32 {
-    let usage = "usage: recstore token --sub NAME [--ttl SECONDS] [--dir DIR]\n"
-    var subject: String?
-    var lifetime = 3600
-    var directory = DevIssuer.defaultDirectory()
-    if args.contains("--help") || args.contains("-h") {
-        writeOut(usage)
-        return 0
-    }
-    var rest = args[...]
-    while let option = rest.popFirst() {
-        guard let value = rest.popFirst() else {
-            writeError("recstore token: \(option) needs a value\n" + usage)
-            return 2
-        }
-        switch option {
-        case "--sub": subject = value
-        case "--ttl":
-            guard let seconds = Int(value), (1...31_536_000).contains(seconds) else {
-                writeError("recstore token: --ttl must be a number of seconds (1 to 31536000), got \"\(value)\"\n")
-                return 2
-            }
-            lifetime = seconds
-        case "--dir": directory = value
-        default:
-            writeError("recstore token: unknown option \(option)\n" + usage)
-            return 2
+/// `recstore token`: the command line.
+struct Token: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print an access token signed by the local dev issuer.",
+        discussion: "The issuer is made by `recstore dev-issuer` (and by `make run` when no AUTH0_* is set).")
+
+    @Option(help: ArgumentHelp("The token's subject (the caller's user_id).", valueName: "name"))
+    var sub: String
+
+    @Option(help: ArgumentHelp("Lifetime in seconds (1...31536000).", valueName: "seconds"))
+    var ttl = 3600
+
+    @Option(help: ArgumentHelp("The dev issuer's directory (default: ${RUN_DIR:-./.run}/dev-issuer).", valueName: "dir"))
+    var dir: String?
+
+    func validate() throws {
+        guard !sub.isEmpty else { throw ValidationError("--sub must not be empty") }
+        guard (1...31_536_000).contains(ttl) else {
+            throw ValidationError("--ttl must be a number of seconds (1 to 31536000), got \(ttl)")
         }
     }
-    guard let subject, !subject.isEmpty else {
-        writeError("recstore token: --sub is required\n" + usage)
-        return 2
+
+    func run() throws {
+        try exiting(with: runTokenCommand(subject: sub, lifetime: ttl, directory: dir ?? DevIssuer.defaultDirectory()))
     }
+}
+
+/// Prints an RS256 access token from the local dev issuer in `directory`.
+func runTokenCommand(subject: String, lifetime: Int, directory: String) -> Int32 {
     do {
         let issuer = try DevIssuer.load(directory: directory)
         writeOut(try issuer.token(subject: subject, lifetime: lifetime) + "\n")

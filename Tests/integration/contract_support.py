@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, hmac, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 import conftest
+import openapi_oracle
 from moto_server import MotoS3
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,8 +40,9 @@ LAYOUT = re.compile(r"^(user_recordings/[^/]+/[^/]+/(audio\.(wav|webm|ogg|mp3|m4
 RECORDING_INFO_KEYS = {"session_id", "user_id", "name", "date", "duration", "tags", "notes", "storage", "audio_key",
                        "transcript_key", "audio_content_type", "audio_bytes", "audio_url", "transcript_url"}
 # API.md's status table, plus the errors nginx itself answers (its template gives them
-# the same shape). Others (416 from a file server, say) only need the request id.
-JSON_ERROR_STATUSES = {400, 401, 403, 404, 405, 409, 412, 413, 414, 415, 422, 500, 502, 503, 504}
+# the same shape), and 416 (a range past the end, refused by the responder even when
+# nginx serves the file).
+JSON_ERROR_STATUSES = {400, 401, 403, 404, 405, 409, 412, 413, 414, 415, 416, 422, 500, 502, 503, 504}
 DEFAULT_SETTINGS = {"macro_phrases": [], "custom_vocabulary": [], "transcription_profiles": []}
 
 
@@ -361,6 +363,8 @@ def check_response(response):
         assert response.headers.get("Allow", "").strip(), f"{where}: no Allow"
     if status == 503:
         assert response.headers.get("Retry-After", "").strip(), f"{where}: no Retry-After"
+    # And what docs/openapi.yaml says of this route and status (schema, required headers).
+    openapi_oracle.check(response)
 
 
 class Client:

@@ -87,8 +87,9 @@ def test_prune_refuses_bad_arguments_and_changes_nothing(recstore, tmp_path):
     for args in ([], ["--older-than"], ["--older-than", ""], ["--older-than", "0"], ["--older-than", "-3"],
                  ["--older-than", "1.5"], ["--older-than", "30", "--force"], ["30"]):
         r = run(recstore, ["prune", *args], env, str(tmp_path))
-        assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert "usage: recstore prune" in r.stderr
+        # Usage errors exit 64 (EX_USAGE) with the usage line, like every subcommand.
+        assert r.returncode == 64, (args, r.stdout, r.stderr)
+        assert "Usage: recstore prune" in r.stderr
     bad = dict(env, STORAGE="S3")  # S3 without a bucket: a configuration error
     r = run(recstore, ["prune", "--older-than", "30"], bad, str(tmp_path))
     assert r.returncode == 2 and "AWS_S3_BUCKET_NAME" in r.stderr
