@@ -2,7 +2,7 @@
 # ${WORKERS:-2} responder processes, state under ${RUN_DIR:-./.run} (scripts/run-stack).
 # `make test`: installs what is missing, builds, runs the unit and integration tests.
 # `make bench`: speed and memory against the ceilings of the same machine (bench/results.md).
-.PHONY: run test bench deps deb test-deploy cluster
+.PHONY: run test bench deps deb test-deploy cluster bench-check bench-baseline
 
 run:
 	@scripts/run-stack
@@ -25,6 +25,20 @@ bench: deps
 
 deps:
 	@scripts/install-deps
+
+# --- bench-check (issue 13) ---
+# Under 2 minutes: instructions per settings GET and per 200-session listing, counted
+# by callgrind on one worker, against bench/baseline.json; fails on a rise over 10 %.
+# `make bench-baseline` records the current counts (commit the file with the change
+# that explains them).
+bench-check:
+	swift build -c release
+	python3 bench/instructions.py --check
+
+bench-baseline:
+	swift build -c release
+	python3 bench/instructions.py --write-baseline
+# --- end bench-check ---
 
 # --- packaging (deb) -----------------------------------------------------------
 # `make deb`: .build-deb/recstore_VERSION_ARCH.deb (scripts/build-deb; Debian tools only).

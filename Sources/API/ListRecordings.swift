@@ -16,15 +16,25 @@ struct ListRecordings {
         let prefix = Layout.userRecordingsPrefix(user)
         let oldest = context.now().addingTimeInterval(-Double(context.configuration.retentionDays) * 86_400)
 
+        let objects = try context.storage.list(prefix: prefix, fileName: Layout.metadataName)
+        if let snapshot = context.listings.snapshot(user, for: objects), snapshot.cut <= oldest {
+            return Self.response(snapshot, oldest: oldest, limit: limit)
+        }
+
         // The active store's copy wins when two stores hold the same session.
         var seen = Set<String>()
+        var candidates = 0, duplicates = 0
+        var dated: [(lastModified: Date, entry: ListingCache.Entry)] = []
         var entries: [ListingCache.Entry] = []
         var misses: [StoredObject] = []
-        for object in try context.storage.list(prefix: prefix, fileName: Layout.metadataName) {
+        for object in objects {
             guard let session = Layout.sessionID(ofMetadataKey: object.info.key, user: user),
-                  object.info.lastModified >= oldest, seen.insert(session).inserted else { continue }
+                  object.info.lastModified >= oldest else { continue }
+            guard seen.insert(session).inserted else { duplicates += 1; continue }
+            candidates += 1
             if let entry = context.listings.get(Self.cacheKey(object)) {
                 entries.append(entry)
+                dated.append((object.info.lastModified, entry))
             } else {
                 misses.append(object)
             }
@@ -42,16 +52,47 @@ struct ListRecordings {
                 let entry = ListingCache.Entry(date: info.date, sessionID: info.sessionID, json: info.json.bytes)
                 context.listings.put(Self.cacheKey(object), entry)
                 entries.append(entry)
+                dated.append((object.info.lastModified, entry))
             }
         }
         entries.sort { a, b in a.date != b.date ? a.date > b.date : a.sessionID > b.sessionID }
+        // Kept for the next identical list only when every session in the window has
+        // its entry (a metadata file that could not be read or used is tried again)
+        // and no store's copy stood behind another's (which one shows can change as
+        // copies age out). What is outside the window now stays outside.
+        if candidates == entries.count, duplicates == 0 {
+            dated.sort { a, b in a.entry.date != b.entry.date ? a.entry.date > b.entry.date : a.entry.sessionID > b.entry.sessionID }
+            let snapshot = ListingCache.Snapshot(objects: objects, sorted: dated, cut: oldest,
+                                                 oldest: dated.map(\.lastModified).min() ?? .distantFuture,
+                                                 body: Self.body(entries, limit: nil))
+            context.listings.keep(user, snapshot)
+        }
+        return Self.response(Self.body(entries, limit: limit))
+    }
+
+    /// An answer from a snapshot: its body when nothing has aged out of the window
+    /// and no limit cuts it, else the same concatenation from its sorted entries.
+    static func response(_ snapshot: ListingCache.Snapshot, oldest: Date, limit: Int?) -> Response {
+        if snapshot.oldest >= oldest && (limit ?? Int.max) >= snapshot.sorted.count {
+            return response(snapshot.body)
+        }
+        let kept = snapshot.sorted.lazy.filter { $0.lastModified >= oldest }.map(\.entry)
+        return response(body(Array(kept), limit: limit))
+    }
+
+    static func body(_ entries: [ListingCache.Entry], limit: Int?) -> [UInt8] {
         var body: [UInt8] = [UInt8(ascii: "[")]
-        body.reserveCapacity(entries.count * 600 + 2)
-        for (i, entry) in entries.prefix(limit ?? entries.count).enumerated() {
+        let shown = entries.prefix(limit ?? entries.count)
+        body.reserveCapacity(shown.reduce(2) { $0 + $1.json.count + 1 })
+        for (i, entry) in shown.enumerated() {
             if i > 0 { body.append(UInt8(ascii: ",")) }
             body.append(contentsOf: entry.json)
         }
         body.append(UInt8(ascii: "]"))
+        return body
+    }
+
+    static func response(_ body: [UInt8]) -> Response {
         var headers = Headers()
         headers.set("Content-Type", "application/json")
         return Response(status: .ok, headers: headers, body: .bytes(body))

@@ -5,17 +5,24 @@ import Hex
 /// One-shot digests through OpenSSL's EVP interface: SigV4 and S3 (SHA-256, HMAC,
 /// Content-MD5), the verified-token cache (SHA-256 of a token).
 public enum Digest {
-    public static func sha256(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_sha256(), 32) }
+    public static func sha256(_ data: some ContiguousBytes) -> [UInt8] { digest(data, sha256Type, 32) }
 
     /// Content-MD5 for DeleteObjects, which S3 requires on that call.
-    public static func md5(_ data: some ContiguousBytes) -> [UInt8] { digest(data, EVP_md5(), 16) }
+    public static func md5(_ data: some ContiguousBytes) -> [UInt8] { digest(data, md5Type, 16) }
+
+    // Fetched once: given OpenSSL 3's legacy `EVP_sha256()`, every EVP_Digest call
+    // fetches the implementation again (a locked provider lookup), which was most of
+    // the 23,000 instructions a token-cache lookup cost (bench/results.md). A fetched
+    // EVP_MD is immutable and may be shared by threads; it lives as long as the process.
+    nonisolated(unsafe) static let sha256Type: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
+    nonisolated(unsafe) static let md5Type: OpaquePointer? = EVP_MD_fetch(nil, "MD5", nil) ?? EVP_md5()
 
     public static func hmacSHA256(key: some ContiguousBytes, _ data: some ContiguousBytes) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 32
         key.withUnsafeBytes { k in
             data.withUnsafeBytes { d in
-                _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.bindMemory(to: UInt8.self).baseAddress, d.count, &out, &length)
+                _ = HMAC(sha256Type, k.baseAddress, Int32(k.count), d.bindMemory(to: UInt8.self).baseAddress, d.count, &out, &length)
             }
         }
         return out

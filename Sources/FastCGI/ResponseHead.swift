@@ -6,16 +6,27 @@ import HTTP
 /// value, a name that is not an HTTP token) is dropped and logged, never sent.
 enum ResponseHead {
     static func serialize(status: Status, headers: Headers, requestID: String) -> [UInt8] {
-        var head = "Status: \(status.rawValue) \(status.reason)\r\n"
+        // Built as bytes: String interpolation and concatenation cost ~26,000
+        // instructions per response (bench/results.md).
+        var head: [UInt8] = []
+        head.reserveCapacity(256)
+        head.append(contentsOf: "Status: ".utf8)
+        head.append(contentsOf: String(status.rawValue).utf8)
+        head.append(UInt8(ascii: " "))
+        head.append(contentsOf: status.reason.utf8)
+        head.append(contentsOf: "\r\n".utf8)
         for (name, value) in headers {
             guard isToken(name), !name.caseInsensitiveEquals("Status"), isSafeValue(value) else {
                 Log.warning("response header dropped: not a valid header", ["request_id": requestID, "header": name])
                 continue
             }
-            head += name + ": " + value + "\r\n"
+            head.append(contentsOf: name.utf8)
+            head.append(contentsOf: ": ".utf8)
+            head.append(contentsOf: value.utf8)
+            head.append(contentsOf: "\r\n".utf8)
         }
-        head += "\r\n"
-        return Array(head.utf8)
+        head.append(contentsOf: "\r\n".utf8)
+        return head
     }
 
     static func isToken(_ name: String) -> Bool {

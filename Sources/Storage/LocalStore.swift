@@ -18,8 +18,18 @@ public final class LocalStore: ObjectStore {
     public let kind: StoreKind = .local
     /// Absolute, without a trailing slash.
     public let root: String
+    /// Small files read before, served again while their lstat is unchanged.
+    let smallFiles: SmallFileCache
+    /// Answers of listings by file name, given again while nothing under them changed.
+    let listings: ListingMemo
 
-    public init(root: String) {
+    public convenience init(root: String) {
+        self.init(root: root, smallFiles: SmallFileCache(), listings: ListingMemo())
+    }
+
+    init(root: String, smallFiles: SmallFileCache, listings: ListingMemo = ListingMemo()) {
+        self.smallFiles = smallFiles
+        self.listings = listings
         var path = root
         if !path.hasPrefix("/") {
             path = FileManager.default.currentDirectoryPath + "/" + path
@@ -151,6 +161,11 @@ public final class LocalStore: ObjectStore {
     /// failure `source` is left where it was.
     func commit(_ source: String, to final: String, key: String, condition: WriteCondition) throws {
         let directory = Self.directory(of: final)
+        // Whatever the outcome, this process never answers from its old copy again.
+        defer {
+            smallFiles.forget(key)
+            listings.forgetAll()
+        }
         // A concurrent delete may remove the directory once it is empty: make it again, once.
         func place(replace: Bool) throws -> Bool {
             func attempt() throws -> Bool { try FileIO.place(source, at: final, replace: replace) }
@@ -212,6 +227,13 @@ public final class LocalStore: ObjectStore {
     }
 
     public func get(key: String) throws -> (bytes: [UInt8], info: ObjectInfo) {
+        // A small file unchanged since this process last read it costs one lstat
+        // (SmallFileCache says why that is safe with other writers).
+        let p = try path(for: key)
+        var current = stat()
+        if lstat(p, &current) == 0, POSIXFile.isRegular(current), let bytes = smallFiles.bytes(key, matching: current) {
+            return (bytes, Self.info(key, current))
+        }
         guard let (fd, st) = try openExisting(key) else { throw StorageError.notFound(key) }
         defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
@@ -224,6 +246,9 @@ public final class LocalStore: ObjectStore {
             }
             if n == 0 { bytes.removeLast(bytes.count - filled); break }
             filled += n
+        }
+        if st.st_size <= smallFiles.maxFileBytes, let after = try? POSIXFile.fileStatus(fd, path: p) {
+            smallFiles.keep(key, bytes, before: st, after: after)
         }
         return (bytes, Self.info(key, st))
     }
@@ -288,26 +313,47 @@ public final class LocalStore: ObjectStore {
 
     func list(prefix: String, only fileName: String?) throws -> [ObjectInfo] {
         guard StorageKey.isValidPrefix(prefix) else { throw StorageError.invalidKey(prefix) }
+        // Listings by file name (the recordings listing) are answered again while
+        // nothing under the prefix changed (ListingMemo says how that is known).
+        let memoKey = fileName.map { prefix + "\u{0}" + $0 }
+        if let memoKey, let objects = listings.answer(memoKey) { return objects }
         let slash = prefix.lastIndex(of: "/")
         let directoryKey = slash.map { String(prefix[..<$0]) } ?? ""
         let namePrefix = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix
         var found: [ObjectInfo] = []
-        try walk(directoryKey, namePrefix: namePrefix, fileName: fileName, into: &found)
+        var checks: [ListingMemo.Checked]? = memoKey == nil ? nil : []
+        try walk(directoryKey, namePrefix: namePrefix, fileName: fileName, into: &found, checks: &checks)
         found.sort { $0.key < $1.key }
+        if let memoKey, let checks {
+            listings.keep(memoKey, found, base: directoryKey.isEmpty ? root : root + "/" + directoryKey, checks: checks)
+        }
         return found
     }
 
     /// Collects the regular files under `directoryKey` whose names are valid key
     /// segments (temporary files and anything else foreign are skipped).
     /// With `fileName`, only regular files of that name are collected (and stat'ed).
-    func walk(_ directoryKey: String, namePrefix: String, fileName: String?, into found: inout [ObjectInfo]) throws {
+    /// `checks` (when not nil) collects what ListingMemo needs to know the answer is
+    /// still true: each directory's identity as opened (before reading it), each
+    /// returned file's, and the paths found missing.
+    func walk(_ directoryKey: String, namePrefix: String, fileName: String?, into found: inout [ObjectInfo],
+              checks: inout [ListingMemo.Checked]?) throws {
         let directory = directoryKey.isEmpty ? root : root + "/" + directoryKey
         let fd = POSIXFile.open(directory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         if fd < 0 {
             switch errno {
-            case ENOENT, ENOTDIR, ELOOP: return
+            case ENOENT, ENOTDIR:
+                checks?.append(.init(path: directory, identity: nil))
+                return
+            case ELOOP:
+                checks = nil  // a symlink where a directory should be: never memoized
+                return
             default: throw POSIXFile.unavailable("cannot open directory", directory)
             }
+        }
+        if checks != nil {
+            var st = stat()
+            if fstat(fd, &st) == 0 { checks?.append(.init(path: directory, identity: .init(st))) } else { checks = nil }
         }
         guard let dir = fdopendir(fd) else { close(fd); throw POSIXFile.unavailable("cannot read directory", directory) }
         defer { closedir(dir) }
@@ -333,14 +379,19 @@ public final class LocalStore: ObjectStore {
                 subdirectories.append(key)
             } else if POSIXFile.isRegular(st), fileName == nil || name == fileName {
                 found.append(Self.info(key, st))
+                checks?.append(.init(path: root + "/" + key, identity: .init(st)))
             }
         }
-        for sub in subdirectories { try walk(sub, namePrefix: "", fileName: fileName, into: &found) }
+        for sub in subdirectories { try walk(sub, namePrefix: "", fileName: fileName, into: &found, checks: &checks) }
     }
 
     public func delete(prefix: String) throws -> Int {
         // Deleting everything is never what a caller means.
         guard !prefix.isEmpty, !prefix.hasPrefix("/") else { throw StorageError.invalidKey(prefix) }
+        defer {
+            smallFiles.forget(prefix: prefix)
+            listings.forgetAll()
+        }
         let objects = try list(prefix: prefix)
         var deleted = 0
         var directories = Set<String>()
