@@ -32,6 +32,7 @@ line as sent, `UNSIGNED-PAYLOAD`, and `X-Amz-Date` + `X-Amz-Expires` not passed.
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 import time
@@ -301,6 +302,9 @@ def main(argv):
     bucket = "recstore-test"
     if "--bucket" in argv[1:-1]:
         bucket = argv[argv.index("--bucket") + 1]
+    # SIGTERM unwinds the `with` below like end of input does, so the server process
+    # it started is stopped too (Python's default would leave it running).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with MotoS3(bucket, stock="--stock" in argv) as server:
         print(json.dumps(server.describe()), flush=True)
         # Serve until the parent closes our standard input (or goes away).
