@@ -389,3 +389,54 @@ def run(cluster, proxy):
         r = cluster.direct(i, "GET", path, tok)
         assert r.status == 200, (i, r.status, r.body[:200])
         assert json.loads(r.body)["session_id"] == fallback
+
+
+def _processes_mentioning(text):
+    """Pids of live (non-zombie) processes whose command line contains `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and not _zombie(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def test_cluster_with_no_configuration_serves_and_stops_everything_it_started(tmp_path, release_binary):
+    # No bucket, no AUTH0_*: run-cluster starts its own S3 server and dev issuer.
+    run_dir = tmp_path / "bare"
+    cluster = Cluster(run_dir, {})
+    cluster.env = {k: v for k, v in cluster.env.items() if k != "RECSTORE_CLUSTER_KEEP_GOING"}
+    cluster.start()
+    try:
+        log = cluster.log_text()
+        assert "starting a local S3 server" in log, log
+        # The token line it prints works as printed.
+        line = next(l for l in log.splitlines() if "a token:" in l)
+        command = line.split("TOKEN=$(", 1)[1].rsplit(")", 1)[0]
+        tok = subprocess.run(command, shell=True, capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+        base = f"http://127.0.0.1:{cluster.port}"
+        session = plain_session()
+        r = save(session, base, tok, "alice", "bare cluster")
+        assert r.status_code == 201, r.text
+        assert r.json()["storage"] == "s3"
+        got = session.get(f"{base}/api/v1/recordings/alice/{quote(r.json()['session_id'])}/transcript",
+                          headers={"Authorization": f"Bearer {tok}"}, timeout=30)
+        assert got.status_code == 200 and got.text == "bare cluster"
+        assert session.get(f"{base}/api/v1/openapi.json", timeout=30).json()["openapi"].startswith("3.1")
+        moto_endpoint = json.loads((run_dir / "moto.json").read_text())["endpoint"]
+        moto_port = moto_endpoint.rsplit(":", 1)[1]
+        assert _processes_mentioning(f"--serve {moto_port}"), "the local S3 server is not running"
+        assert _processes_mentioning(str(run_dir))
+    finally:
+        cluster.process.send_signal(signal.SIGTERM)
+        status = cluster.process.wait(timeout=60)
+    assert status == 0, cluster.log_text()
+    # Nothing it started is left: hosts, workers, nginx, the S3 server.
+    assert wait_until(lambda: not _processes_mentioning(str(run_dir)) and
+                      not _processes_mentioning(f"--serve {moto_port}"), timeout=30), \
+        (_processes_mentioning(str(run_dir)), _processes_mentioning(f"--serve {moto_port}"))
