@@ -76,7 +76,8 @@ def test_every_route_the_responder_registers_is_documented():
 
 
 def test_every_route_of_the_contract_is_documented():
-    # API.md's route list (the resumable uploads and the documentation routes included).
+    # API.md's route list (the resumable uploads, the documentation and the operations
+    # routes included).
     contract = {
         ("POST", "/api/v1/save_recording_details"), ("GET", "/api/v1/user_recordings/{user_id}"),
         ("GET", "/api/v1/recordings/{user_id}/{session_id}"), ("DELETE", "/api/v1/recordings/{user_id}/{session_id}"),
@@ -87,7 +88,7 @@ def test_every_route_of_the_contract_is_documented():
         ("OPTIONS", "/api/v1/uploads"), ("POST", "/api/v1/uploads"), ("HEAD", "/api/v1/uploads/{upload_id}"),
         ("OPTIONS", "/api/v1/uploads/{upload_id}"),  # tus clients may ask the capabilities there too
         ("PATCH", "/api/v1/uploads/{upload_id}"), ("DELETE", "/api/v1/uploads/{upload_id}"),
-        ("GET", "/api/v1/openapi.json"), ("GET", "/docs"),
+        ("GET", "/api/v1/openapi.json"), ("GET", "/docs"), ("GET", "/metrics"), ("GET", "/status"),
     }
     assert openapi_oracle.documented_routes() == contract
 
@@ -114,6 +115,7 @@ def test_the_document_describes_ids_multipart_parts_security_and_headers():
         assert f'"{name}"' in headers, name
     # Every secured operation answers 401 with a challenge; the open ones need no token.
     open_routes = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/api/v1/openapi.json"), ("GET", "/docs"),
+                   ("GET", "/metrics"), ("GET", "/status"),
                    ("OPTIONS", "/api/v1/uploads"), ("OPTIONS", "/api/v1/uploads/{upload_id}")}
     for path, item in d["paths"].items():
         for method, op in item.items():
