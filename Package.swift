@@ -27,7 +27,9 @@ import PackageDescription
 //   Auth ─ HTTP, Configuration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
 //   DevIssuer ─ Auth, Digests, JSON, POSIX [OpenSSL]  only the CLI and tests
 //   API ─ HTTP, Uploads, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
-//   recstore (executable) ─ everything above: wiring and the command line
+//   Operations ─ API, Auth, Storage, S3, Configuration, Diagnostics, Digests
+//             sync, check, prune, the lifecycle rules; builds the stores from configuration
+//   recstore (executable) ─ the command line and the responder's wiring over the modules above
 //
 // The C libraries are system-library targets with thin shim headers. The one Swift
 // package dependency is swift-argument-parser, for the command line only.
@@ -76,9 +78,13 @@ let package = Package(
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
         .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
 
+        // What the operator commands do (sync, check, prune, the lifecycle rules) and the
+        // one place that builds the stores from configuration; the executable prints.
+        .target(name: "Operations", dependencies: ["API", "Auth", "Storage", "S3", "Configuration", "Diagnostics", "Digests"]),
+
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp",
+            dependencies: ["FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Operations", "Configuration", "Diagnostics", "BuildStamp",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -96,6 +102,7 @@ let package = Package(
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Auth", "Storage"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "API", "Storage", "Configuration"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,6 +4,7 @@ import Configuration
 import Diagnostics
 import FastCGI
 import Foundation
+import Operations
 import Supervisor
 
 /// `recstore serve`: the command line.

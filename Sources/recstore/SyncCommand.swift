@@ -3,6 +3,7 @@ import ArgumentParser
 import Configuration
 import Diagnostics
 import Foundation
+import Operations
 import S3
 import Storage
 
