@@ -1,5 +1,5 @@
 import Auth
-import Configuration
+import RecstoreConfiguration
 import Diagnostics
 import Foundation
 import S3

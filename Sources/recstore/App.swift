@@ -1,6 +1,6 @@
 import API
 import Auth
-import Configuration
+import RecstoreConfiguration
 import HTTP
 import Operations
 import S3

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Configuration
+import RecstoreConfiguration
 import Diagnostics
 import Foundation
 import Operations

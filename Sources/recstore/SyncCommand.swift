@@ -1,6 +1,6 @@
 import API
 import ArgumentParser
-import Configuration
+import RecstoreConfiguration
 import Diagnostics
 import Foundation
 import Operations
