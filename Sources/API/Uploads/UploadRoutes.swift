@@ -20,25 +20,7 @@ struct UploadRoutes {
             response = ErrorResponse.response(for: error, request: request)
         }
         response.headers.set("Tus-Resumable", TusHeaders.version)
-        if response.status.rawValue >= 400 { Self.discardBody(request) }
         return response
-    }
-
-    /// nginx stops passing a streamed body once it has the answer's head, so a body
-    /// refused early (409 on a chunk, 413) is read and discarded first, up to a bound,
-    /// so that the client gets its answer at once rather than after a timeout. The
-    /// bounds (bytes and time) keep a refused client from holding the thread.
-    static let discardLimit = 32 * 1024 * 1024
-    static let discardSeconds: TimeInterval = 10
-
-    static func discardBody(_ request: Request) {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var total = 0
-        let deadline = Date().addingTimeInterval(discardSeconds)
-        while total < discardLimit && Date() < deadline {
-            guard let n = try? buffer.withUnsafeMutableBytes({ try request.body.read(into: $0) }), n > 0 else { return }
-            total += n
-        }
     }
 
     // MARK: OPTIONS (no token)
