@@ -15,7 +15,8 @@ import PackageDescription
 //   CProcess ─ (C) prctl, memfd_create, atomics on shared memory
 //   Diagnostics ─ JSON, POSIX, CProcess   logs, counters, host metrics, request context
 //   Digests ─ Hex [OpenSSL]          SHA-256, HMAC, MD5
-//   Configuration ─ Diagnostics      environment and .env
+//   RecstoreConfiguration ─ Diagnostics   environment and .env (not `Configuration`:
+//             apple/swift-configuration ships a module of that name)
 //   Curl ─ Diagnostics, POSIX [libcurl]
 //   Supervisor ─ Diagnostics, POSIX  the worker pool
 //   HTTP ─ JSON, Diagnostics, Hex    requests, responses, headers, the router, errors
@@ -24,10 +25,12 @@ import PackageDescription
 //   Storage ─ HTTP, JSON, Diagnostics, POSIX        ObjectStore, LocalStore, StorageService
 //             (HTTP only for HTTPResponseError: its errors say their own status)
 //   S3 ─ Storage, JSON, Digests, Curl, Diagnostics, Hex
-//   Auth ─ HTTP, Configuration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
+//   Auth ─ HTTP, RecstoreConfiguration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
 //   DevIssuer ─ Auth, Digests, JSON, POSIX [OpenSSL]  only the CLI and tests
-//   API ─ HTTP, Uploads, Auth, Storage, Configuration, JSON, Diagnostics, Hex   the routes of API.md
-//   recstore (executable) ─ everything above: wiring and the command line
+//   API ─ HTTP, Uploads, Auth, Storage, RecstoreConfiguration, JSON, Diagnostics, Hex   the routes of API.md
+//   Operations ─ API, Auth, Storage, S3, RecstoreConfiguration, Diagnostics, Digests
+//             sync, check, prune, the lifecycle rules; builds the stores from configuration
+//   recstore (executable) ─ the command line and the responder's wiring over the modules above
 //
 // The C libraries are system-library targets with thin shim headers. The one Swift
 // package dependency is swift-argument-parser, for the command line only.
@@ -58,7 +61,7 @@ let package = Package(
         .target(name: "CProcess"),
         .target(name: "Diagnostics", dependencies: ["JSON", "POSIX", "CProcess"]),
         .target(name: "Digests", dependencies: ["COpenSSL", "Hex"]),
-        .target(name: "Configuration", dependencies: ["Diagnostics"]),
+        .target(name: "RecstoreConfiguration", dependencies: ["Diagnostics"]),
         .target(name: "Curl", dependencies: ["CCurl", "Diagnostics", "POSIX"]),
 
         // The request path.
@@ -67,18 +70,22 @@ let package = Package(
         .target(name: "Uploads", dependencies: ["HTTP", "Diagnostics", "Digests", "POSIX"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
-        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Configuration", "Diagnostics"]),
+        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "RecstoreConfiguration", "Diagnostics"]),
         // The local stand-in for Auth0: key pair, JWKS, token signing. Only the
         // executable's `dev-issuer` and `token` commands and the tests use it.
         .target(name: "DevIssuer", dependencies: ["Auth", "COpenSSL", "Digests", "JSON", "POSIX"]),
         // HTTP only for HTTPResponseError: storage errors say their own status.
         .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX", "Digests"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
-        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Configuration", "Diagnostics", "Hex"]),
+        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "RecstoreConfiguration", "Diagnostics", "Hex"]),
+
+        // What the operator commands do (sync, check, prune, the lifecycle rules) and the
+        // one place that builds the stores from configuration; the executable prints.
+        .target(name: "Operations", dependencies: ["API", "Auth", "Storage", "S3", "RecstoreConfiguration", "Diagnostics", "Digests"]),
 
         .executableTarget(
             name: "recstore",
-            dependencies: ["JSON", "Digests", "FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Configuration", "Diagnostics", "Curl", "BuildStamp",
+            dependencies: ["FastCGI", "Supervisor", "CProcess", "HTTP", "Auth", "DevIssuer", "Storage", "S3", "API", "Operations", "RecstoreConfiguration", "Diagnostics", "BuildStamp",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
@@ -88,14 +95,15 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "UploadsTests", dependencies: ["Uploads", "HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "Configuration", "JSON", "CJWT", "COpenSSL"]),
+        .testTarget(name: "RecstoreConfigurationTests", dependencies: ["RecstoreConfiguration"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "RecstoreConfiguration", "JSON", "CJWT", "COpenSSL"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP", "Digests"]),
         // Loopback helper processes (Python servers from Tests/integration) for the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Auth", "Storage"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "API", "Storage"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,29 +1,35 @@
 import HTTP
 
 /// Object keys (the same in every store) and the URLs that point at them.
-enum Layout {
-    static let metadataName = "session_metadata.json"
-    static let transcriptName = "transcript.txt"
+public enum Layout {
+    /// Where recordings live: `user_recordings/{user}/{session}/`.
+    public static let recordingsArea = "user_recordings/"
+    /// Where settings live: `user_settings/{user}/settings.json`.
+    public static let settingsArea = "user_settings/"
+    /// A recording's commit marker: written last, deleted first.
+    public static let metadataName = "session_metadata.json"
+    public static let settingsName = "settings.json"
+    public static let transcriptName = "transcript.txt"
 
-    static func userRecordingsPrefix(_ user: String) -> String { "user_recordings/\(user)/" }
-    static func recordingPrefix(_ user: String, _ session: String) -> String { "user_recordings/\(user)/\(session)/" }
-    static func metadataKey(_ user: String, _ session: String) -> String { recordingPrefix(user, session) + metadataName }
-    static func transcriptKey(_ user: String, _ session: String) -> String { recordingPrefix(user, session) + transcriptName }
-    static func audioKey(_ user: String, _ session: String, _ format: AudioFormat) -> String {
+    public static func userRecordingsPrefix(_ user: String) -> String { recordingsArea + user + "/" }
+    public static func recordingPrefix(_ user: String, _ session: String) -> String { recordingsArea + user + "/" + session + "/" }
+    public static func metadataKey(_ user: String, _ session: String) -> String { recordingPrefix(user, session) + metadataName }
+    public static func transcriptKey(_ user: String, _ session: String) -> String { recordingPrefix(user, session) + transcriptName }
+    public static func audioKey(_ user: String, _ session: String, _ format: AudioFormat) -> String {
         recordingPrefix(user, session) + "audio." + format.rawValue
     }
-    static func settingsKey(_ user: String) -> String { "user_settings/\(user)/settings.json" }
+    public static func settingsKey(_ user: String) -> String { settingsArea + user + "/" + settingsName }
 
     /// The audio format named by a key of this recording, or nil when the key is
     /// not this recording's audio: metadata is data, and never decides what we open.
-    static func audioFormat(ofKey key: String, _ user: String, _ session: String) -> AudioFormat? {
+    public static func audioFormat(ofKey key: String, _ user: String, _ session: String) -> AudioFormat? {
         let prefix = recordingPrefix(user, session) + "audio."
         guard key.hasPrefix(prefix) else { return nil }
         return AudioFormat(rawValue: String(key.dropFirst(prefix.count)))
     }
 
     /// The session id of a `user_recordings/{user}/{session}/session_metadata.json` key.
-    static func sessionID(ofMetadataKey key: String, user: String) -> String? {
+    public static func sessionID(ofMetadataKey key: String, user: String) -> String? {
         // On UTF-8 bytes: this runs for every session of every listing.
         let prefix = userRecordingsPrefix(user).utf8
         let suffix = ("/" + metadataName).utf8
@@ -36,7 +42,7 @@ enum Layout {
         return Identifiers.isValidSessionID(session) ? session : nil
     }
 
-    static func recordingURL(_ user: String, _ session: String) -> String {
+    public static func recordingURL(_ user: String, _ session: String) -> String {
         "/api/v1/recordings/" + PercentDecoding.encodeSegment(user) + "/" + PercentDecoding.encodeSegment(session)
     }
 }

@@ -1,4 +1,4 @@
-import Configuration
+import RecstoreConfiguration
 import Storage
 
 extension StorageService {

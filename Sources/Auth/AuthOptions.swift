@@ -1,4 +1,4 @@
-import Configuration
+import RecstoreConfiguration
 
 /// Everything token verification needs, given explicitly: the service builds it from
 /// its configuration (`init(configuration:)`), tests and tools build it directly.

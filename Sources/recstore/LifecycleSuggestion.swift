@@ -1,5 +1,6 @@
-import Configuration
+import RecstoreConfiguration
 import Foundation
+import Operations
 
 /// `recstore check --suggest-lifecycle [--days N]`: the S3 lifecycle configuration
 /// that enforces retention inside the bucket, as JSON on stdout for
@@ -16,10 +17,10 @@ enum LifecycleSuggestion {
         let source: String
         do {
             if let requested {
-                days = try wholeDays(String(requested), "--days")
+                days = try LifecycleDocument.wholeDays(String(requested), "--days")
                 source = "--days"
             } else if let text = environment["PRUNE_OLDER_THAN_DAYS"], !text.isEmpty {
-                days = try wholeDays(text, "PRUNE_OLDER_THAN_DAYS")
+                days = try LifecycleDocument.wholeDays(text, "PRUNE_OLDER_THAN_DAYS")
                 source = "PRUNE_OLDER_THAN_DAYS"
             } else {
                 days = try Configuration.load(environment, requireIdentity: false).retentionDays
@@ -29,7 +30,7 @@ enum LifecycleSuggestion {
             FileHandle.standardError.write(Data("recstore check: \(error)\n".utf8))
             return 2
         }
-        FileHandle.standardOutput.write(Data((document(days: days) + "\n").utf8))
+        FileHandle.standardOutput.write(Data((LifecycleDocument.json(days: days) + "\n").utf8))
         FileHandle.standardError.write(Data("""
             recstore check: S3 lifecycle rules: recordings expire \(days) days after they were written (from \(source)); \
             incomplete multipart uploads are aborted after 1 day. S3 counts days per object from its upload, \
@@ -39,38 +40,4 @@ enum LifecycleSuggestion {
             """.utf8))
         return 0
     }
-
-    static func wholeDays(_ text: String, _ name: String) throws -> Int {
-        guard let n = Int(text.trimmingCharacters(in: .whitespaces)), (1...36_500).contains(n) else {
-            throw InvalidDays(text: "\(name) must be a whole number of days in 1...36500, got \"\(text)\"")
-        }
-        return n
-    }
-
-    static func document(days: Int) -> String {
-        """
-        {
-          "Rules": [
-            {
-              "ID": "recstore-expire-recordings",
-              "Filter": {"Prefix": "user_recordings/"},
-              "Status": "Enabled",
-              "Expiration": {"Days": \(days)}
-            },
-            {
-              "ID": "recstore-abort-incomplete-multipart-uploads",
-              "Filter": {"Prefix": ""},
-              "Status": "Enabled",
-              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}
-            }
-          ]
-        }
-        """
-    }
-}
-
-/// A day count outside 1...36500 (from --days or PRUNE_OLDER_THAN_DAYS).
-private struct InvalidDays: Error, CustomStringConvertible {
-    let text: String
-    var description: String { text }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import Configuration
+import RecstoreConfiguration
 import Diagnostics
 
 /// `LOG_LEVEL` (debug, info, warning, error; default info), checked like every

@@ -1,7 +1,7 @@
 import ArgumentParser
-import Configuration
+import RecstoreConfiguration
 import Foundation
-import S3
+import Operations
 import Storage
 
 /// `recstore prune`: the command line.

@@ -1,9 +1,10 @@
 import ArgumentParser
 import CProcess
-import Configuration
+import RecstoreConfiguration
 import Diagnostics
 import FastCGI
 import Foundation
+import Operations
 import Supervisor
 
 /// `recstore serve`: the command line.

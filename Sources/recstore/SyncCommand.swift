@@ -1,8 +1,9 @@
 import API
 import ArgumentParser
-import Configuration
+import RecstoreConfiguration
 import Diagnostics
 import Foundation
+import Operations
 import S3
 import Storage
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CProcess
-import Configuration
+import RecstoreConfiguration
 import Diagnostics
 import FastCGI
 import Foundation

@@ -1,4 +1,4 @@
-import Configuration
+import RecstoreConfiguration
 import Foundation
 import HTTP
 import JSON

@@ -1,4 +1,4 @@
-import Configuration
+import RecstoreConfiguration
 import XCTest
 
 /// The service never starts open: issuer, audience and a JWKS source, all three.

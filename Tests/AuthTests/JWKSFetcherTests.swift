@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Auth
-import Configuration
+import RecstoreConfiguration
 import Foundation
 import XCTest
 

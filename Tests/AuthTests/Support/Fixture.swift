@@ -1,5 +1,5 @@
 import Auth
-import Configuration
+import RecstoreConfiguration
 import Foundation
 import HTTP
 import JSON

@@ -1,3 +1,4 @@
+import API
 import Foundation
 import Storage
 
@@ -5,34 +6,39 @@ import Storage
 /// `session_metadata.json` was last modified before `cutoff` (the date listings go
 /// by) is deleted from one store, then the store is asked again to prove it is gone.
 /// `recstore prune` runs it once per configured store (local, then the bucket).
-struct RecordingPrune {
-    struct Outcome {
-        var deleted = 0
-        var objects = 0
-        var failed = 0
+public struct RecordingPrune {
+    public struct Outcome {
+        public var deleted = 0
+        public var objects = 0
+        public var failed = 0
     }
 
-    let store: any ObjectStore
-    let cutoff: Date
-    let dryRun: Bool
+    public let store: any ObjectStore
+    public let cutoff: Date
+    public let dryRun: Bool
     /// One line per recording deleted (or to delete) and per failure.
-    let report: (String) -> Void
+    public let report: (String) -> Void
 
-    static let metadataName = "session_metadata.json"
+    public init(store: any ObjectStore, cutoff: Date, dryRun: Bool, report: @escaping (String) -> Void) {
+        self.store = store
+        self.cutoff = cutoff
+        self.dryRun = dryRun
+        self.report = report
+    }
 
     /// "user_recordings/{user}/{session}/" for a metadata key of exactly that shape, else nil.
-    static func recordingPrefix(ofMetadataKey key: String) -> String? {
+    public static func recordingPrefix(ofMetadataKey key: String) -> String? {
         let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "user_recordings", parts[3] == Substring(metadataName),
+        guard parts.count == 4, parts[0] + "/" == Layout.recordingsArea, parts[3] == Substring(Layout.metadataName),
               !parts[1].isEmpty, !parts[2].isEmpty,
               ![".", ".."].contains(parts[1]), ![".", ".."].contains(parts[2]) else { return nil }
-        return "user_recordings/\(parts[1])/\(parts[2])/"
+        return Layout.recordingPrefix(String(parts[1]), String(parts[2]))
     }
 
-    func run() throws -> Outcome {
+    public func run() throws -> Outcome {
         var outcome = Outcome()
         let kind = store.kind.rawValue
-        let expired = try store.list(prefix: "user_recordings/", fileName: Self.metadataName)
+        let expired = try store.list(prefix: Layout.recordingsArea, fileName: Layout.metadataName)
             .filter { $0.lastModified < cutoff }
         for metadata in expired {
             guard let prefix = Self.recordingPrefix(ofMetadataKey: metadata.key) else { continue }
@@ -62,7 +68,7 @@ struct RecordingPrune {
         return outcome
     }
 
-    static func day(_ date: Date) -> String {
+    public static func day(_ date: Date) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
         return f.string(from: date)

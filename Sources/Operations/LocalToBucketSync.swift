@@ -15,23 +15,30 @@ import Digests
 /// again, and a group already complete there just has its local copy removed.
 /// An object the bucket holds with different content is a conflict: the group is
 /// left in place and reported, never overwritten.
-struct LocalToBucketSync {
-    let local: any ObjectStore
-    let bucket: any ObjectStore
+public struct LocalToBucketSync {
+    public let local: any ObjectStore
+    public let bucket: any ObjectStore
     /// Report what would happen; write and delete nothing.
-    let dryRun: Bool
+    public let dryRun: Bool
     /// One line per group.
-    let report: (String) -> Void
+    public let report: (String) -> Void
 
-    struct Summary {
-        var moved = 0
-        var alreadyThere = 0
-        var skipped = 0
-        var failed = 0
+    public init(local: any ObjectStore, bucket: any ObjectStore, dryRun: Bool, report: @escaping (String) -> Void) {
+        self.local = local
+        self.bucket = bucket
+        self.dryRun = dryRun
+        self.report = report
+    }
+
+    public struct Summary {
+        public var moved = 0
+        public var alreadyThere = 0
+        public var skipped = 0
+        public var failed = 0
         /// Why the run stopped early (the bucket or the local store became unreachable).
-        var aborted: String?
+        public var aborted: String?
 
-        var succeeded: Bool { failed == 0 && aborted == nil }
+        public var succeeded: Bool { failed == 0 && aborted == nil }
     }
 
     /// The bucket could not be reached: every further group would fail the same way.
@@ -39,9 +46,9 @@ struct LocalToBucketSync {
     /// This group stays local, for this reason.
     struct GroupFailed: Error { let reason: String }
 
-    func run() -> Summary {
+    public func run() -> Summary {
         var summary = Summary()
-        for (area, lastName) in [("user_recordings/", "session_metadata.json"), ("user_settings/", "settings.json")] {
+        for (area, lastName) in [(Layout.recordingsArea, Layout.metadataName), (Layout.settingsArea, Layout.settingsName)] {
             let groups: [(prefix: String, objects: [ObjectInfo])]
             do {
                 groups = Self.groups(in: try local.list(prefix: area), area: area)
@@ -84,8 +91,8 @@ struct LocalToBucketSync {
 
     /// Objects grouped by their first three key segments (`area/{user}/{group}/`
     /// for recordings, `area/{user}/` for settings), in key order.
-    static func groups(in objects: [ObjectInfo], area: String) -> [(prefix: String, objects: [ObjectInfo])] {
-        let depth = area == "user_settings/" ? 2 : 3
+    public static func groups(in objects: [ObjectInfo], area: String) -> [(prefix: String, objects: [ObjectInfo])] {
+        let depth = area == Layout.settingsArea ? 2 : 3
         var order: [String] = []
         var members: [String: [ObjectInfo]] = [:]
         for object in objects {
@@ -207,7 +214,7 @@ struct LocalToBucketSync {
         }
     }
 
-    static func contentType(of name: String) -> String {
+    public static func contentType(of name: String) -> String {
         if name.hasPrefix("audio."), let format = AudioFormat(rawValue: String(name.dropFirst(6))) { return format.contentType }
         if name.hasSuffix(".json") { return "application/json" }
         if name.hasSuffix(".txt") { return "text/plain; charset=utf-8" }

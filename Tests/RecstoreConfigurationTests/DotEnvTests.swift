@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Configuration
+@testable import RecstoreConfiguration
 
 final class DotEnvTests: XCTestCase {
     func testParsesTheUsualForms() {

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Configuration
+@testable import RecstoreConfiguration
 
 /// The S3 deadlines, breaker and sweep block.
 final class ResilienceConfigurationTests: XCTestCase {

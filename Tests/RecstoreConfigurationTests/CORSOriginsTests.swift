@@ -1,5 +1,5 @@
 import XCTest
-@testable import Configuration
+@testable import RecstoreConfiguration
 
 final class CORSOriginsTests: XCTestCase {
     let auth = ["AUTH0_DOMAIN": "tenant.eu.auth0.com", "AUTH0_AUDIENCE": "https://api.example"]

@@ -5,12 +5,17 @@ import Digests
 /// Size and SHA-256 of an object as a store serves it, read in chunks (audio can be
 /// hundreds of megabytes): how `recstore sync` proves a copy before it deletes
 /// the original.
-struct ObjectDigest: Equatable, CustomStringConvertible {
-    let size: Int64
+public struct ObjectDigest: Equatable, CustomStringConvertible {
+    public let size: Int64
     /// Lowercase hex.
-    let sha256: String
+    public let sha256: String
 
-    static func of(_ key: String, in store: any ObjectStore) throws -> ObjectDigest {
+    public init(size: Int64, sha256: String) {
+        self.size = size
+        self.sha256 = sha256
+    }
+
+    public static func of(_ key: String, in store: any ObjectStore) throws -> ObjectDigest {
         let hasher = SHA256Hasher()
         var size: Int64 = 0
         try store.read(key: key, range: nil) { chunk in
@@ -20,5 +25,5 @@ struct ObjectDigest: Equatable, CustomStringConvertible {
         return ObjectDigest(size: size, sha256: hasher.finalize())
     }
 
-    var description: String { "\(size) bytes, SHA-256 \(sha256)" }
+    public var description: String { "\(size) bytes, SHA-256 \(sha256)" }
 }

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Configuration
+@testable import RecstoreConfiguration
 
 /// Identity and endpoint values that carry an inline comment or a second word are
 /// refused at start, naming the variable (systemd keeps `# ...` in the value).

@@ -3,19 +3,19 @@ import S3
 import Storage
 
 /// What `recstore check` and `recstore sync` say when the bucket does not work.
-enum S3Trouble {
+public enum S3Trouble {
     /// Where probe objects go: no recording or settings key can collide with it.
-    static let probePrefix = "recstore-check/"
+    public static let probePrefix = "recstore-check/"
 
     /// A listing of an empty prefix, not HEAD: a refusal then comes with S3's error
     /// code (a HEAD answer has no body), which `explain` turns into words.
-    static func checkAnswers(_ bucket: S3Store) throws {
+    public static func checkAnswers(_ bucket: S3Store) throws {
         _ = try bucket.list(prefix: probePrefix)
     }
 
     /// S3's answer in plain words first, its own wording after. Decided on the
     /// failure's fields (S3's error code, the kind of failure), never on message text.
-    static func explain(_ error: Error, bucket: String, region: String, endpoint: String?, keyID: String) -> String {
+    public static func explain(_ error: Error, bucket: String, region: String, endpoint: String?, keyID: String) -> String {
         guard case StorageError.unavailable(let failure) = error else { return "\(error)" }
         let words: String?
         switch failure.code {

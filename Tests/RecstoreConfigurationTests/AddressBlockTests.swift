@@ -1,5 +1,5 @@
 import XCTest
-@testable import Configuration
+@testable import RecstoreConfiguration
 
 final class AddressBlockTests: XCTestCase {
     func testBlocksMatchTheirAddressesOnly() throws {
