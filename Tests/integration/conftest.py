@@ -374,3 +374,29 @@ def make_stack(tmp_path, auth_env, release_binary):
 @pytest.fixture
 def stack(make_stack):
     return make_stack()
+
+
+@pytest.fixture
+def proxy(moto):
+    """An S3Proxy relay in front of the requesting module's `moto` fixture."""
+    from s3_proxy import S3Proxy
+    with S3Proxy(moto.port) as relay:
+        yield relay
+
+
+@pytest.fixture
+def stacks():
+    """Starts contract_support stacks on demand; stops them all at teardown, whatever happened."""
+    started = []
+
+    def start(stack):
+        started.append(stack)
+        stack.start()
+        return stack
+
+    yield start
+    for stack in started:
+        try:
+            stack.stop(timeout=30)
+        except Exception:
+            stack.kill()

@@ -24,7 +24,6 @@ import pytest
 from conftest import wait_until
 from contract_support import Stack, plain_session, quote, unique, wav
 from moto_server import MotoS3
-from s3_proxy import S3Proxy
 
 SAVE_BUDGET = 3
 READ_BUDGET = 2
@@ -46,28 +45,6 @@ def base(tmp_path_factory):
 def moto():
     with MotoS3(bucket="recstore-faults") as server:
         yield server
-
-
-@pytest.fixture
-def proxy(moto):
-    with S3Proxy(moto.port) as relay:
-        yield relay
-
-
-@pytest.fixture
-def stacks():
-    started = []
-
-    def start(stack):
-        started.append(stack)
-        return stack.start()
-
-    yield start
-    for stack in started:
-        try:
-            stack.stop(timeout=30)
-        except Exception:
-            stack.kill()
 
 
 class HealthWatch:

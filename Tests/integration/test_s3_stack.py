@@ -29,7 +29,6 @@ from botocore.config import Config
 from conftest import wait_until
 from contract_support import BIN, GENERATED_SESSION_ID, File, Stack, multipart, plain_session, quote, unique, wav
 from moto_server import MotoS3
-from s3_proxy import S3Proxy
 
 MiB = 1024 * 1024
 
@@ -43,30 +42,6 @@ def base(tmp_path_factory):
 def moto():
     with MotoS3(bucket="recstore-stack") as server:
         yield server
-
-
-@pytest.fixture
-def proxy(moto):
-    with S3Proxy(moto.port) as relay:
-        yield relay
-
-
-@pytest.fixture
-def stacks():
-    """Starts stacks on demand; stops them all at teardown, whatever happened."""
-    started = []
-
-    def start(stack):
-        started.append(stack)
-        stack.start()
-        return stack
-
-    yield start
-    for stack in started:
-        try:
-            stack.stop(timeout=20)
-        except Exception:
-            stack.kill()
 
 
 def s3_mode(endpoint=None):
