@@ -273,3 +273,23 @@ def test_nginx_answered_429_carries_cors_headers(make_stack):
     other = stack.get("/api/v1/upload/storage-info", headers={"Origin": REFUSED[1]})
     assert other.status_code == 429
     assert_no_cors(other)
+
+
+def test_preflights_and_token_less_requests_are_limited_in_separate_zones(make_stack):
+    # Preflights never carry a token. Counted with token-less requests, a page that
+    # preflights many URLs at once would be refused by the anonymous allowance; in a
+    # zone of their own, each kind is limited without using up the other's.
+    stack = make_stack(env={"CORS_ALLOW_ORIGINS": ALLOWED, "NGINX_ANON_RATE": "1r/m", "NGINX_ANON_BURST": "2",
+                            "NGINX_PREFLIGHT_RATE": "1r/m", "NGINX_PREFLIGHT_BURST": "5"})
+    # Five preflights pass although the anonymous allowance is three...
+    for _ in range(5):
+        assert preflight(stack, "/api/v1/user_settings", ALLOWED, "POST").status_code == 204
+    # ...and have not used any of it: three token-less requests reach the responder.
+    for _ in range(3):
+        assert stack.get("/api/v1/user_settings/u1", headers={"Origin": ALLOWED}).status_code == 401
+    assert stack.get("/api/v1/user_settings/u1", headers={"Origin": ALLOWED}).status_code == 429
+    # The preflight zone has its own limit: the seventh is refused, readable by the page.
+    assert preflight(stack, "/api/v1/user_settings", ALLOWED, "POST").status_code == 204
+    limited = preflight(stack, "/api/v1/user_settings", ALLOWED, "POST")
+    assert limited.status_code == 429
+    assert_cors_response(limited, ALLOWED)

@@ -379,3 +379,36 @@ def test_dev_stack_still_lets_nginx_send_local_audio(make_stack, release_binary,
     lines = wait_until(audio_line, timeout=20, interval=0.1)
     assert lines, stack.log_text()[-2000:]
     assert lines[-1]["bytes_out"] < 4096, lines[-1]
+
+
+def test_production_conf_limits_preflights_apart_from_token_less_requests(production_stack):
+    # As shipped: token-less requests 10 r/s (burst 20), CORS preflights 20 r/s (burst
+    # 50) per address, in separate zones. Whatever the timing, a burst of 40 preflights
+    # fits in its zone, and leaves all 21 of the token-less burst to token-less requests.
+    requests.packages.urllib3.disable_warnings()
+    s = production_stack()
+    with requests.Session() as client:
+        preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
+        statuses = [client.options(s.https + "/api/v1/user_settings/u1", headers=preflight, verify=False,
+                                   timeout=10).status_code
+                    for _ in range(40)]
+        assert 429 not in statuses, statuses
+        anonymous = []
+        while len(anonymous) < 300 and 429 not in anonymous:
+            anonymous.append(client.get(s.https + "/api/v1/user_settings/u1", verify=False, timeout=10).status_code)
+    assert anonymous[-1] == 429, anonymous
+    assert len(anonymous) > 21 and set(anonymous[:21]) == {401}, anonymous
+
+
+def test_production_conf_answers_trace_with_the_apis_json_405(production_stack):
+    # TRACE never reaches the responder: nginx refuses it, in the API's shape, with the
+    # route's methods, like the development stack.
+    requests.packages.urllib3.disable_warnings()
+    s = production_stack()
+    for path, methods in (("/api/v1/user_settings/u1", {"GET", "HEAD"}), ("/api/v1/save_recording_details", {"POST"}),
+                          ("/api/v1/recordings/u1/s1", {"GET", "HEAD", "DELETE"})):
+        r = requests.request("TRACE", s.https + path, headers=s.headers, verify=False, timeout=10)
+        assert r.status_code == 405, (path, r.status_code, r.text)
+        assert r.json() == {"detail": "Method Not Allowed"}
+        assert {m.strip() for m in r.headers["Allow"].split(",")} == methods
+        assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Request-ID"]
