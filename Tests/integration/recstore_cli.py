@@ -65,3 +65,27 @@ def cli_env(tmp_path, moto, recstore):
     e.update(dev_issuer_env(recstore, str(tmp_path / "issuer")))
     e.update(s3_env(moto, str(tmp_path / "uploads")))
     return e
+
+
+def cli_fixtures(bucket):
+    """The fixtures a CLI test module against S3 needs: `moto` (moto_server.py's server,
+    signatures checked as AWS does, and stock moto_server's: each test runs on both),
+    `recstore` (the release binary) and `env` (a per-test environment for the CLI).
+    A module takes them with `moto, recstore, env = cli_fixtures("its-bucket")`."""
+    import pytest
+    from moto_server import MotoS3
+
+    @pytest.fixture(scope="module", params=["patched", "stock"])
+    def moto(request):
+        with MotoS3(bucket=bucket, stock=request.param == "stock") as server:
+            yield server
+
+    @pytest.fixture(scope="module")
+    def recstore():
+        return binary()
+
+    @pytest.fixture
+    def env(tmp_path, moto, recstore):
+        return cli_env(tmp_path, moto, recstore)
+
+    return moto, recstore, env

@@ -11,25 +11,10 @@ import time
 
 import pytest
 
-from moto_server import MotoS3
-from recstore_cli import base_env, binary, cli_env, dev_issuer_env, empty_bucket, run, s3_env
+from recstore_cli import base_env, cli_fixtures, dev_issuer_env, empty_bucket, run, s3_env
 
 
-@pytest.fixture(scope="module", params=["patched", "stock"])
-def moto(request):
-    """moto_server.py's server (signatures checked as AWS does), and stock moto_server's."""
-    with MotoS3(bucket="recstore-sync", stock=request.param == "stock") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def recstore():
-    return binary()
-
-
-@pytest.fixture
-def env(tmp_path, moto, recstore):
-    return cli_env(tmp_path, moto, recstore)
+moto, recstore, env = cli_fixtures("recstore-sync")
 
 
 def wav(seconds_tag, size=2048):
