@@ -129,31 +129,38 @@ final class FCGXOutput {
 
     private let socket: Int32
     private let requestID: UInt16
-    private var pending: [UInt8] = []
+    /// What is gathered, `pendingCount` bytes of `smallLimit` from offset 8 (allocated
+    /// at first use, with room for a record header before and padding after, so a small
+    /// response is one contiguous send). Raw memory and memcpy: Array.append of a raw
+    /// buffer goes byte by byte.
+    private var pending: UnsafeMutableRawPointer?
+    private var pendingCount = 0
     private(set) var failed = false
 
     /// `socket` and `requestID`: the accepted request's connection and FastCGI id.
     init(socket: Int32, requestID: Int32) {
         self.socket = socket
         self.requestID = UInt16(truncatingIfNeeded: requestID)
-        pending.reserveCapacity(Self.smallLimit)
     }
+
+    deinit { pending?.deallocate() }
 
     func put(_ bytes: UnsafeRawBufferPointer) throws {
         guard !failed else { throw ClientGone() }
-        guard bytes.count > 0 else { return }
-        if pending.count + bytes.count <= Self.smallLimit {
-            pending.append(contentsOf: bytes)
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        if pendingCount + bytes.count <= Self.smallLimit {
+            let buffer = pending ?? UnsafeMutableRawPointer.allocate(byteCount: 8 + Self.smallLimit + 8, alignment: 8)
+            pending = buffer
+            (buffer + 8 + pendingCount).copyMemory(from: base, byteCount: bytes.count)
+            pendingCount += bytes.count
             return
         }
         // What is gathered leads the first record; the rest is `bytes` in place.
-        let gathered = pending
-        pending.removeAll(keepingCapacity: true)
-        try gathered.withUnsafeBytes { head in
-            if !write(head: head, body: bytes) {
-                failed = true
-                throw ClientGone()
-            }
+        let head = UnsafeRawBufferPointer(start: pending.map { $0 + 8 }, count: pendingCount)
+        pendingCount = 0
+        if !write(head: head, body: bytes) {
+            failed = true
+            throw ClientGone()
         }
     }
 
@@ -162,12 +169,14 @@ final class FCGXOutput {
     }
 
     func flush() {
-        guard !failed, !pending.isEmpty else { return }
-        let gathered = pending
-        pending.removeAll(keepingCapacity: true)
-        gathered.withUnsafeBytes { head in
-            if !write(head: head, body: UnsafeRawBufferPointer(start: nil, count: 0)) { failed = true }
-        }
+        guard !failed, pendingCount > 0, let buffer = pending else { return }
+        let length = pendingCount
+        pendingCount = 0
+        let pad = (8 - length % 8) % 8
+        Self.fillHeader(buffer, requestID: requestID, length: length, padding: pad)
+        (buffer + 8 + length).initializeMemory(as: UInt8.self, repeating: 0, count: pad)
+        var vector = [iovec(iov_base: buffer, iov_len: 8 + length + pad)]
+        if !Self.sendAll(socket, &vector) { failed = true }
     }
 
     /// `head` then `body` as the content of consecutive records.
