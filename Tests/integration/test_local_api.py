@@ -254,6 +254,13 @@ def test_listings_are_fresh_on_every_worker_and_large_ones_arrive_whole(stack):
             out.append(r.json())
         return out
 
+    # Two cases where the user directory itself does not change, so only the touch of
+    # the directories above a change can tell the other worker: a session directory
+    # left by an interrupted save (a temporary file in it) that a later save fills, and
+    # a deleted session whose directory stays (a leftover temporary file keeps it).
+    (folder / "t-added").mkdir()
+    (folder / "t-added" / ".~tmp.interrupted").write_bytes(b"x")
+    (folder / "s007" / ".~tmp.leftover").write_bytes(b"x")
     await_settled(folder)
     first = listings()
     assert len(stack.workers()) == 2
@@ -263,6 +270,7 @@ def test_listings_are_fresh_on_every_worker_and_large_ones_arrive_whole(stack):
     assert all(r["notes"] == notes for r in first[0])
 
     added = save("t-added")
+    assert (folder / "t-added" / ".~tmp.interrupted").exists()
     for listing in listings():
         assert added in listing and len(listing) == 241
 
@@ -270,6 +278,7 @@ def test_listings_are_fresh_on_every_worker_and_large_ones_arrive_whole(stack):
     listings()
     deleted = stack.request("DELETE", f"/api/v1/recordings/{quote(user, safe='')}/s007", sub=user)
     assert deleted.status_code == 200
+    assert (folder / "s007").is_dir(), "the case where the user directory is unchanged"
     for listing in listings():
         assert len(listing) == 240 and "s007" not in {r["session_id"] for r in listing}
 
