@@ -124,7 +124,7 @@ final class FCGXOutput {
     static let maxRecordContent = 65_528
     /// Gathered before writing: a response this small is one record.
     static let smallLimit = 8 * 1024
-    /// Records per sendmsg (each up to 3 iovecs: header, content, padding).
+    /// Records per sendmsg (each up to 4 iovecs: header, gathered bytes, body, padding).
     static let recordsPerCall = 32
 
     private let socket: Int32
