@@ -16,6 +16,7 @@ is a few hundred instructions per 200 ms).
                                           bench/baseline.json; exit 1 when either
                                           rose more than 10 % (`make bench-check`)
     bench/instructions.py --write-baseline  record the current counts as the baseline
+    bench/instructions.py --metrics-cost  settings GET with host metrics on and off
 
 Environment: BENCH_IR_REQUESTS (N for the small requests, default 400).
 """
@@ -80,13 +81,19 @@ class Worker:
         self.listener.listen(64)
         self.out = os.path.join(work, name + ".callgrind")
         args = [BIN, "worker", "--threads", "1", "--supervisor-pid", str(os.getpid())]
+        fds = ()
+        if METRICS:
+            fds = (metrics_region(),)
+            args += ["--metrics-fd", str(fds[0]), "--metrics-slot", "0"]
         if callgrind:
             args[0] = callgrind_binary(work)
             args = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}",
                     "--dump-instr=no", "--compress-strings=no"] + args
         self.log = open(os.path.join(work, name + ".log"), "wb")
         self.proc = subprocess.Popen(args, stdin=self.listener.fileno(), stdout=self.log, stderr=self.log,
-                                     env=env, start_new_session=True)
+                                     env=env, start_new_session=True, pass_fds=fds)
+        for fd in fds:
+            os.close(fd)
         self.client = FastCGIClient(self.sock_path)
 
     def stop(self):
@@ -112,6 +119,25 @@ class Worker:
         with open(f"/proc/{self.proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# BENCH_METRICS=1: each worker writes into a host metrics region, as under `recstore
+# serve` (without it every Metrics call is a no-op): `--metrics-cost` compares the two.
+METRICS = os.environ.get("BENCH_METRICS") == "1"
+# HostMetrics's layout (Sources/Diagnostics/HostMetrics.swift): 16 header words, then
+# slots of SLOT_WORDS words. A worker derives the slot count from the size, so any size
+# from one slot's worth to just under two means one slot: 1.5 × the current slot size
+# tolerates layout changes of ±30 %, and a region it refuses stops the worker (an error).
+HEADER_WORDS, SLOT_WORDS = 16, 19_296
+METRICS_MAGIC = 0x7265_6373_746F_7201
+
+
+def metrics_region():
+    fd = os.memfd_create("recstore-bench-metrics", 0)
+    words = HEADER_WORDS + SLOT_WORDS * 3 // 2
+    os.ftruncate(fd, words * 8)
+    os.pwrite(fd, METRICS_MAGIC.to_bytes(8, "little") + (1).to_bytes(8, "little"), 0)
+    return fd
 
 
 def params(method, uri, auth, content_type=None, length=0):
@@ -182,6 +208,11 @@ class Bench:
                 send(w, small, 201)
         finally:
             w.stop()
+        # The local store reuses a listing only once the directories it read changed
+        # ≥ 2 s before the walk (ListingMemo's settled rule): without this wait the first
+        # measured run would rebuild some listings and the second none, a count that
+        # moved with timing. The steady state is what is measured.
+        time.sleep(2.5)
 
     def total(self, request, expect, warm, count):
         self.runs += 1
@@ -262,6 +293,17 @@ def main():
             print(f"{verdict:4} {name}: {value['instructions']:,} instructions per request "
                   f"(baseline {ref:,}, {rise:+.1%}; limit +{TOLERANCE:.0%})")
         sys.exit(1 if failed else 0)
+    if "--metrics-cost" in sys.argv:
+        # Instructions per settings GET with the worker writing host metrics and without.
+        global METRICS
+        sys.argv.append("--no-cpu")
+        METRICS = False
+        off = measure(["settings_get"])["settings_get"]["instructions"]
+        METRICS = True
+        on = measure(["settings_get"])["settings_get"]["instructions"]
+        print(json.dumps({"settings_get_metrics_off": off, "settings_get_metrics_on": on,
+                          "cost": f"{on / off - 1:+.1%}"}, indent=2))
+        return
     if "--write-baseline" in sys.argv:
         sys.argv.append("--no-cpu")
         now = measure(["settings_get", "listing_200"])

@@ -365,8 +365,13 @@ def main():
                 if name == "S3":
                     extra += "; " + s3_requests_per_listing(stack, n)
                 elif n == 200:
-                    extra += f"; {r['rps'] / FASTAPI_LISTINGS_200:.1f}× the FastAPI service's {FASTAPI_LISTINGS_200}/s (goal ≥ 10×)"
+                    # The FastAPI service scaled to this run's C ceiling (see FASTAPI_LISTING_VS_C).
+                    fastapi = FASTAPI_LISTING_VS_C * ceiling_c["rps"]
+                    extra += (f"; {r['rps'] / ceiling_c['rps']:.3f}× the C ceiling ({ceiling_c['rps']:.0f} req/s); "
+                              f"the FastAPI service at {FASTAPI_LISTING_VS_C:.5f}× C would do {fastapi:.0f}/s here: "
+                              f"{r['rps'] / fastapi:.1f}× it (goal ≥ 10×)")
                     history["listing200_LOCAL_rps"] = round(r["rps"])
+                    history["listing200_vs_fastapi"] = round(r["rps"] / fastapi, 1)
                 history[f"listing{n}_{name}_cpu_us"] = round(r["cpu_us"])
                 rows.append((f"2. GET user_recordings, {n} sessions, {conns} conn, {name}", r, extra))
 
@@ -417,9 +422,16 @@ def main():
 
 HISTORY = os.path.join(ROOT, "bench", "history.jsonl")
 LOAD_AT_START = os.getloadavg()[0]
-# The FastAPI + boto3 service this replaces, 200-session listings LOCAL, as recorded
-# on this kind of machine (it is not reproducible here: see the note under the table).
-FASTAPI_LISTINGS_200 = 94
+# The FastAPI + boto3 service this replaces cannot run here, so its 200-session LOCAL
+# listing rate is carried over as a fraction of the C libfcgi ceiling measured in the
+# same run as it (issue 13: C ceiling ~20,000 req/s, FastAPI 229 listings/s, recstore
+# 560/s, one run on this kind of machine): 229 / 20,000 = 0.01145. Scaled by this run's
+# C ceiling it is what the FastAPI service would do on the machine as loaded now; the
+# goal is recstore ≥ 10× that, i.e. listings/s ≥ 0.1145 × the C ceiling. (An older
+# recorded 94/s came from a different run and machine load and is not used.)
+FASTAPI_LISTINGS_200_ISSUE = 229
+C_CEILING_ISSUE = 20_000
+FASTAPI_LISTING_VS_C = FASTAPI_LISTINGS_200_ISSUE / C_CEILING_ISSUE
 
 
 def head_commit():
@@ -447,7 +459,7 @@ def history_table():
         entries = [json.loads(l) for l in f if l.strip()]
     columns = [("date", "date"), ("commit", "commit"), ("load", "load"),
                ("settings_LOCAL_rps_vs_c", "settings ×C"), ("settings_LOCAL_cpu_us", "settings CPU µs"),
-               ("ir_settings_get", "settings instr."), ("listing200_LOCAL_rps", "listings/s (200)"),
+               ("ir_settings_get", "settings instr."), ("listing200_LOCAL_rps", "listings/s (200)"), ("listing200_vs_fastapi", "listing ×FastAPI"),
                ("listing200_LOCAL_cpu_us", "listing CPU µs"), ("ir_listing_200", "listing instr."),
                ("ir_save_1mib", "1 MiB save instr."), ("save_LOCAL_cpu_us", "save CPU µs"),
                ("save_S3_cpu_us", "S3 save CPU µs"), ("rss_growth_128_LOCAL", "RSS +MiB 128 LOCAL"),
@@ -514,12 +526,15 @@ def render(rows, notes):
             lines.append(f"| {name} | | | | | {extra} |")
     lines += [""] + notes
     lines += ["", "For scale, the FastAPI + boto3 service this replaces, behind the same nginx on this kind of machine:",
-              "scenario 1 at 400–660 req/s (p99 ~200 ms); scenario 2 with 200 sessions at 94 listings/s LOCAL and",
+              "scenario 1 at 400–660 req/s (p99 ~200 ms); scenario 2 with 200 sessions at 229 listings/s LOCAL in the",
+              "issue's run (C ceiling ~20,000 req/s in that run) and",
               "0.37/s against moto; scenario 3 at 116 MiB/s with 79 MiB RSS LOCAL, 29 MiB/s with 198 MiB RSS to moto.",
               "S3 rows are bounded by moto (a single-threaded Python server), not by recstore: their",
               "\"recstore CPU\" figures (the workers' utime + stime per request) are recstore's own cost.",
               "The FastAPI service is not part of this repository and is not run here: the 10× goal for",
-              f"listings is measured against its recorded {FASTAPI_LISTINGS_200} listings/s."]
+              f"listings compares with it as a fraction of the C ceiling of the same run: {FASTAPI_LISTINGS_200_ISSUE} / "
+              f"{C_CEILING_ISSUE:,} = {FASTAPI_LISTING_VS_C:.5f}× C, so the goal is listings/s ≥ "
+              f"{10 * FASTAPI_LISTING_VS_C:.4f} × the C libfcgi ceiling of this run (row 2, 200 sessions, LOCAL)."]
     lines += [""] + history_table()
     log = os.path.join(ROOT, "bench", "profiling.md")
     if os.path.exists(log):

@@ -43,10 +43,27 @@ final class ListingCache: Sendable {
     /// The user's snapshot when it was computed from the same objects.
     func snapshot(_ user: String, for objects: [StoredObject]) -> Snapshot? {
         guard let snapshot = snapshots.withLock({ $0[user] }), snapshot.objects.count == objects.count else { return nil }
-        for (a, b) in zip(snapshot.objects, objects) where a.store != b.store || a.kind != b.kind || a.info != b.info {
-            return nil
+        // Compared in place through pointers: zip (or a subscript) copied each
+        // StoredObject out and destroyed it again, ~76,000 instructions per 200-session
+        // listing (bench/results.md). Same test as `store`, `kind` and `info` equal.
+        let same = snapshot.objects.withUnsafeBufferPointer { old in
+            objects.withUnsafeBufferPointer { new in
+                guard var a = old.baseAddress, var b = new.baseAddress else { return true }
+                for _ in 0..<old.count {
+                    // Field by field through the pointers: the plain fields first, then the
+                    // strings (which are one storage in the common case: the same answer).
+                    guard a.pointee.store == b.pointee.store, a.pointee.kind == b.pointee.kind,
+                          a.pointee.info.size == b.pointee.info.size,
+                          a.pointee.info.lastModified == b.pointee.info.lastModified,
+                          a.pointee.info.etag == b.pointee.info.etag, a.pointee.info.key == b.pointee.info.key
+                    else { return false }
+                    a += 1
+                    b += 1
+                }
+                return true
+            }
         }
-        return snapshot
+        return same ? snapshot : nil
     }
 
     func keep(_ user: String, _ snapshot: Snapshot) {

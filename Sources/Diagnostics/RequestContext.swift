@@ -36,11 +36,19 @@ public final class RequestContext {
 
     public private(set) var requestID: String = ""
     public private(set) var startedNanos: UInt64 = 0
-    private var nanos = [UInt64](repeating: 0, count: Phase.allCases.count)
-    private var counts = [Int](repeating: 0, count: Phase.allCases.count)
-    /// Nested measures of one phase (a storage call that calls S3 twice through
-    /// the service) are timed once, by the outermost.
-    private var depth = [Int](repeating: 0, count: Phase.allCases.count)
+    /// Per phase: nanoseconds, calls, and the depth of nested measures (a storage call
+    /// that calls S3 twice through the service is timed once, by the outermost). One
+    /// raw block, not three arrays: every element write of a class's array property
+    /// is an exclusivity check (swift_beginAccess), 15 of them per request in `begin`
+    /// alone (bench/results.md: metrics and context cost per settings GET).
+    private let words = UnsafeMutablePointer<Int>.allocate(capacity: 3 * phaseCount)
+    private static let phaseCount = Phase.allCases.count
+    private var nanos: UnsafeMutablePointer<Int> { words }
+    private var counts: UnsafeMutablePointer<Int> { words + Self.phaseCount }
+    private var depth: UnsafeMutablePointer<Int> { words + 2 * Self.phaseCount }
+
+    private init() { words.initialize(repeating: 0, count: 3 * Self.phaseCount) }
+    deinit { words.deallocate() }
 
     // A pthread key, not Foundation's threadDictionary: this runs on every request.
     private static let key: pthread_key_t = {
@@ -70,11 +78,7 @@ public final class RequestContext {
         }
         context.requestID = requestID
         context.startedNanos = monotonicNanos()
-        for i in context.nanos.indices {
-            context.nanos[i] = 0
-            context.counts[i] = 0
-            context.depth[i] = 0
-        }
+        context.words.update(repeating: 0, count: 3 * phaseCount)
         return context
     }
 
@@ -93,7 +97,7 @@ public final class RequestContext {
         defer {
             context.depth[p] -= 1
             if context.depth[p] == 0 {
-                context.nanos[p] &+= monotonicNanos() &- start
+                context.nanos[p] &+= Int(truncatingIfNeeded: monotonicNanos() &- start)
                 context.counts[p] += 1
             }
         }
@@ -111,7 +115,7 @@ public final class RequestContext {
             guard let context else { return }
             context.depth[phase] -= 1
             if context.depth[phase] == 0 {
-                context.nanos[phase] &+= RequestContext.monotonicNanos() &- start
+                context.nanos[phase] &+= Int(truncatingIfNeeded: RequestContext.monotonicNanos() &- start)
                 context.counts[phase] += 1
             }
         }

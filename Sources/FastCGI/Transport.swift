@@ -37,7 +37,7 @@ public struct Transport: Sendable {
         defer { RequestContext.end() }
         let response = responder.respond(to: request)
 
-        let output = FCGXOutput(fcgx.pointee.out)
+        let output = FCGXOutput(socket: socket, requestID: fcgx.pointee.requestId)
         let sender = ResponseSender(output: output, request: request)
         let outcome = sender.send(response)
         output.flush()

@@ -161,6 +161,7 @@ public final class LocalStore: ObjectStore {
     /// failure `source` is left where it was.
     func commit(_ source: String, to final: String, key: String, condition: WriteCondition) throws {
         let directory = Self.directory(of: final)
+        let above = ancestors(above: directory)
         // Whatever the outcome, this process never answers from its old copy again.
         defer {
             smallFiles.forget(key)
@@ -180,8 +181,10 @@ public final class LocalStore: ObjectStore {
         }
         if condition == .createOnly {
             // A link fails if the name exists: create-only without a lock.
+            try touch(above)
             guard try place(replace: false) else { throw StorageError.alreadyExists(key) }
             FileIO.syncDirectory(directory)
+            try touch(above)
             return
         }
         // Overwrites are serialised per directory so that an If-Match check and
@@ -200,8 +203,34 @@ public final class LocalStore: ObjectStore {
                 throw StorageError.preconditionFailed(key)
             }
         }
+        try touch(above)
         _ = try place(replace: true)
         _ = fsync(dirFD)
+        try touch(above)
+    }
+
+    /// Every directory above `directory` up to the root, nearest first: what a change
+    /// of `directory`'s entries must touch so that ListingMemo, which checks only a
+    /// listing's top directory, sees it (`directory` itself changes by the change).
+    func ancestors(above directory: String) -> [String] {
+        var found: [String] = []
+        var d = directory
+        while d.utf8.count > root.utf8.count, d.hasPrefix(root + "/") {
+            d = Self.directory(of: d)
+            found.append(d)
+        }
+        return found
+    }
+
+    /// Moves the timestamps (and so the ctime) of `directories` to now, before and
+    /// after a file below them is published or removed (ListingMemo says why both).
+    /// A directory that does not exist (yet, or any more) needs none: its creation or
+    /// removal changes its parent. Any other failure fails the write, which is then
+    /// not acknowledged: a listing memo elsewhere could not learn of it.
+    func touch(_ directories: [String]) throws {
+        for d in directories where utimensat(AT_FDCWD, d, nil, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT {
+            throw POSIXFile.unavailable("cannot update the timestamps of", d)
+        }
     }
 
     // MARK: Reads
@@ -317,6 +346,7 @@ public final class LocalStore: ObjectStore {
         // nothing under the prefix changed (ListingMemo says how that is known).
         let memoKey = fileName.map { prefix + "\u{0}" + $0 }
         if let memoKey, let objects = listings.answer(memoKey) { return objects }
+        let started = ListingMemo.walkStart()
         let slash = prefix.lastIndex(of: "/")
         let directoryKey = slash.map { String(prefix[..<$0]) } ?? ""
         let namePrefix = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix
@@ -325,7 +355,8 @@ public final class LocalStore: ObjectStore {
         try walk(directoryKey, namePrefix: namePrefix, fileName: fileName, into: &found, checks: &checks)
         found.sort { $0.key < $1.key }
         if let memoKey, let checks {
-            listings.keep(memoKey, found, base: directoryKey.isEmpty ? root : root + "/" + directoryKey, checks: checks)
+            listings.keep(memoKey, found, base: directoryKey.isEmpty ? root : root + "/" + directoryKey, checks: checks,
+                          started: started)
         }
         return found
     }
@@ -393,6 +424,11 @@ public final class LocalStore: ObjectStore {
             listings.forgetAll()
         }
         let objects = try list(prefix: prefix)
+        // Touched before the first unlink and after the last rmdir (see `touch`).
+        var above = Set<String>()
+        for object in objects { above.formUnion(ancestors(above: Self.directory(of: root + "/" + object.key))) }
+        let touched = above.sorted { $0.utf8.count > $1.utf8.count }
+        try touch(touched)
         var deleted = 0
         var directories = Set<String>()
         for object in objects {
@@ -400,7 +436,9 @@ public final class LocalStore: ObjectStore {
             if unlink(p) == 0 {
                 deleted += 1
             } else if errno != ENOENT {
-                throw POSIXFile.unavailable("cannot delete", p)
+                let failure = POSIXFile.unavailable("cannot delete", p)
+                try? touch(touched)  // what was removed so far is seen at once all the same
+                throw failure
             }
             directories.insert(Self.directory(of: p))
         }
@@ -418,6 +456,7 @@ public final class LocalStore: ObjectStore {
         }
         for d in candidates.sorted(by: { $0.count > $1.count }) { rmdir(d) }
         for d in Set(candidates.map(Self.directory(of:)) + directories) { FileIO.syncDirectory(d) }
+        try touch(touched)
         return deleted
     }
 

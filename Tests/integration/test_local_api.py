@@ -217,6 +217,75 @@ def test_generated_session_ids_and_listing_order(stack):
     assert stack.request("GET", "/api/v1/user_recordings/auth0%7Cnobody", sub="auth0|nobody").json() == []
 
 
+def await_settled(directory: Path, seconds: float = 2.5):
+    """Until `directory` last changed `seconds` ago: the responders keep a listing for
+    reuse only then (ListingMemo's settled rule), so what follows runs on kept ones."""
+    deadline = time.time() + 30
+    while time.time() - directory.stat().st_ctime < seconds:
+        assert time.time() < deadline
+        time.sleep(0.1)
+
+
+def test_listings_are_fresh_on_every_worker_and_large_ones_arrive_whole(stack):
+    """A listing kept by a worker is checked by its user directory alone: every save
+    and delete, by whichever worker, must show in the next listing of every worker.
+    240 sessions make a ~100 KB body, sent in FastCGI records of up to 64 KiB."""
+    import concurrent.futures
+    user = "auth0|fresh-" + uuid.uuid4().hex[:6]
+    path = f"/api/v1/user_recordings/{quote(user, safe='')}"
+    notes = "n" * 300
+
+    def save(session):
+        r = stack.save(OGG, sub=user, session_id=session, metadata=json.dumps({"name": session, "notes": notes}))
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        saved = list(pool.map(save, [f"s{i:03d}" for i in range(240)]))
+    folder = stack.storage / "user_recordings" / user
+
+    def listings(count=12):
+        # Sequential requests: nginx hands them to both workers.
+        out = []
+        for _ in range(count):
+            r = stack.request("GET", path, sub=user)
+            assert r.status_code == 200
+            assert int(r.headers["Content-Length"]) == len(r.content)
+            out.append(r.json())
+        return out
+
+    # Two cases where the user directory itself does not change, so only the touch of
+    # the directories above a change can tell the other worker: a session directory
+    # left by an interrupted save (a temporary file in it) that a later save fills, and
+    # a deleted session whose directory stays (a leftover temporary file keeps it).
+    (folder / "t-added").mkdir()
+    (folder / "t-added" / ".~tmp.interrupted").write_bytes(b"x")
+    (folder / "s007" / ".~tmp.leftover").write_bytes(b"x")
+    await_settled(folder)
+    first = listings()
+    assert len(stack.workers()) == 2
+    assert len(stack.request("GET", path, sub=user).content) > 65536
+    assert all(l == first[0] for l in first)
+    assert sorted(r["session_id"] for r in first[0]) == sorted(r["session_id"] for r in saved)
+    assert all(r["notes"] == notes for r in first[0])
+
+    added = save("t-added")
+    assert (folder / "t-added" / ".~tmp.interrupted").exists()
+    for listing in listings():
+        assert added in listing and len(listing) == 241
+
+    await_settled(folder)
+    listings()
+    deleted = stack.request("DELETE", f"/api/v1/recordings/{quote(user, safe='')}/s007", sub=user)
+    assert deleted.status_code == 200
+    assert (folder / "s007").is_dir(), "the case where the user directory is unchanged"
+    for listing in listings():
+        assert len(listing) == 240 and "s007" not in {r["session_id"] for r in listing}
+    # The planted leftovers go: later tests check the store has none.
+    (folder / "t-added" / ".~tmp.interrupted").unlink()
+    (folder / "s007" / ".~tmp.leftover").unlink()
+
+
 def test_retention_and_corrupt_metadata(stack):
     user = "auth0|retention"
     old, fresh, broken = sid(), sid(), sid()
