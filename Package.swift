@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "POSIXTests", dependencies: ["POSIX", "Hex"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "DiagnosticsTests", dependencies: ["Diagnostics"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Diagnostics"]),
         .testTarget(name: "UploadsTests", dependencies: ["Uploads", "HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "RecstoreConfigurationTests", dependencies: ["RecstoreConfiguration"]),

@@ -26,8 +26,8 @@ public enum APIRoutes {
         let writeBudget = Double(context.configuration.s3SaveBudgetSeconds)
         func add(_ method: String, _ path: String, budget: Double? = nil, _ handler: @escaping Handler) {
             let seconds = budget ?? (method == "GET" || method == "HEAD" ? readBudget : writeBudget)
-            router.add(method, path) { request in
-                try Deadline.with(Deadline(secondsFromNow: seconds)) { try handler(request) }
+            router.add(method, path) { request, route in
+                try Deadline.with(Deadline(secondsFromNow: seconds)) { try handler(request, route) }
             }
         }
         func addSave(_ method: String, _ path: String, _ handler: @escaping Handler) {

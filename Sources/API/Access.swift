@@ -4,11 +4,10 @@ import HTTP
 /// The order every /api/v1 route follows: the token (401), then the ids' shape
 /// (422), then ownership (403), and only then storage.
 extension APIContext {
-    /// The caller's subject, or a 401 from the authenticator.
+    /// The caller's subject, or a 401 from the authenticator: the one place a
+    /// route learns who calls (handlers pass it on as a value).
     func caller(_ request: Request) throws -> String {
-        let principal = try authenticator.authenticate(request)
-        request.caller = principal.subject
-        return principal.subject
+        try authenticator.authenticate(request).subject
     }
 
     /// A user id from a form or body: empty or absent means the caller, whose
@@ -26,18 +25,18 @@ extension APIContext {
     }
 
     /// `{user_id}` and `{session_id}` of a recording route, checked in that order.
-    func recordingIDs(_ request: Request) throws -> (user: String, session: String) {
+    func recordingIDs(_ request: Request, _ route: RouteContext) throws -> (user: String, session: String) {
         let caller = try caller(request)
-        let user = try Identifiers.checkUserID(request.parameter("user_id"))
-        let session = try Identifiers.checkSessionID(request.parameter("session_id"))
+        let user = try Identifiers.checkUserID(route.parameter("user_id"))
+        let session = try Identifiers.checkSessionID(route.parameter("session_id"))
         try requireOwner(user, caller: caller)
         return (user, session)
     }
 
     /// `{user_id}` of a user route.
-    func userID(_ request: Request) throws -> String {
+    func userID(_ request: Request, _ route: RouteContext) throws -> String {
         let caller = try caller(request)
-        let user = try Identifiers.checkUserID(request.parameter("user_id"))
+        let user = try Identifiers.checkUserID(route.parameter("user_id"))
         try requireOwner(user, caller: caller)
         return user
     }

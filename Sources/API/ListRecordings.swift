@@ -10,8 +10,8 @@ import Storage
 struct ListRecordings {
     let context: APIContext
 
-    func handle(_ request: Request) throws -> Response {
-        let user = try context.userID(request)
+    func handle(_ request: Request, _ route: RouteContext) throws -> Response {
+        let user = try context.userID(request, route)
         let limit = try Self.limit(request.query["limit"])
         let prefix = Layout.userRecordingsPrefix(user)
         let oldest = context.now().addingTimeInterval(-Double(context.configuration.retentionDays) * 86_400)

@@ -16,7 +16,7 @@ struct OperationsRoutes {
         self.templates = templates
     }
 
-    func metrics(_ request: Request) throws -> Response {
+    func metrics(_ request: Request, _ route: RouteContext) throws -> Response {
         let exposition = try page(request)
         var response = Response.text(exposition.prometheusText(), contentType: MetricsExposition.contentType)
         response.headers.set("Cache-Control", "no-store")
@@ -24,7 +24,7 @@ struct OperationsRoutes {
     }
 
     /// `?full` adds one entry per worker process.
-    func status(_ request: Request) throws -> Response {
+    func status(_ request: Request, _ route: RouteContext) throws -> Response {
         let exposition = try page(request)
         let full = request.rawQuery.split(separator: "&").contains { $0 == "full" || $0.hasPrefix("full=") }
         var response = Response.json(exposition.status(full: full))

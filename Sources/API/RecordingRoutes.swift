@@ -33,13 +33,13 @@ struct RecordingRoutes {
 
     static let notFound = HTTPError.notFound("Recording not found.")
 
-    func get(_ request: Request) throws -> Response {
-        let (user, session) = try context.recordingIDs(request)
+    func get(_ request: Request, _ route: RouteContext) throws -> Response {
+        let (user, session) = try context.recordingIDs(request, route)
         return Response.json(try find(user, session).info.json)
     }
 
-    func transcript(_ request: Request) throws -> Response {
-        let (user, session) = try context.recordingIDs(request)
+    func transcript(_ request: Request, _ route: RouteContext) throws -> Response {
+        let (user, session) = try context.recordingIDs(request, route)
         let recording = try find(user, session)
         let store = context.storage.stores[recording.object.store]
         do {
@@ -52,8 +52,8 @@ struct RecordingRoutes {
         }
     }
 
-    func audio(_ request: Request) throws -> Response {
-        let (user, session) = try context.recordingIDs(request)
+    func audio(_ request: Request, _ route: RouteContext) throws -> Response {
+        let (user, session) = try context.recordingIDs(request, route)
         let recording = try find(user, session)
         let store = context.storage.stores[recording.object.store]
         guard let (key, format) = try audioKey(of: recording, in: store), let info = try store.head(key: key) else {
@@ -125,8 +125,8 @@ struct RecordingRoutes {
         return nil
     }
 
-    func delete(_ request: Request) throws -> Response {
-        let (user, session) = try context.recordingIDs(request)
+    func delete(_ request: Request, _ route: RouteContext) throws -> Response {
+        let (user, session) = try context.recordingIDs(request, route)
         let count = try context.storage.delete(prefix: Layout.recordingPrefix(user, session))
         guard count > 0 else { throw Self.notFound }
         Log.info("recording deleted", ["request_id": request.requestID, "user_id": user, "session_id": session, "objects": count])

@@ -20,7 +20,7 @@ struct SaveRecording {
     /// Far above any valid id, so a long id is a 422, not a 413.
     static let maxIDPartBytes = 4096
 
-    func handle(_ request: Request) throws -> Response {
+    func handle(_ request: Request, _ route: RouteContext) throws -> Response {
         let caller = try context.caller(request)
         let maxAudio = context.configuration.maxUploadBytes
         // Reading (and staging) the body is timed apart from the storage calls after it.

@@ -8,7 +8,7 @@ struct ServiceRoutes {
     let context: APIContext
 
     /// GET /api/v1/upload/storage-info (a token is needed like everywhere under /api/v1).
-    func storageInfo(_ request: Request) throws -> Response {
+    func storageInfo(_ request: Request, _ route: RouteContext) throws -> Response {
         _ = try context.caller(request)
         let c = context.configuration
         return Response.json(.object(JSONObject([
@@ -24,7 +24,7 @@ struct ServiceRoutes {
     }
 
     /// GET /healthz: the responder answers.
-    func health(_ request: Request) -> Response {
+    func health(_ request: Request, _ route: RouteContext) -> Response {
         Response.json(.object(JSONObject([("status", .string("ok"))])))
     }
 
@@ -33,7 +33,7 @@ struct ServiceRoutes {
     /// writes is enough: S3 being down is then a `warnings` entry, not a reason to
     /// take every host out of rotation at once. The body names parts in general
     /// words only; endpoints, buckets and library text go to the log.
-    func ready(_ request: Request) throws -> Response {
+    func ready(_ request: Request, _ route: RouteContext) throws -> Response {
         var warnings: [String] = []
         var problems: [String] = []
         let storage = context.storage

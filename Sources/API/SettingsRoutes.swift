@@ -23,8 +23,8 @@ struct SettingsRoutes {
         JSONObject([("macro_phrases", .array([])), ("custom_vocabulary", .array([])), ("transcription_profiles", .array([]))])
     }
 
-    func get(_ request: Request) throws -> Response {
-        let user = try context.userID(request)
+    func get(_ request: Request, _ route: RouteContext) throws -> Response {
+        let user = try context.userID(request, route)
         let key = Layout.settingsKey(user)
         guard let (object, bytes) = try context.storage.get(key: key, requireActive: true) else {
             return Self.response(Self.defaults, etag: Self.absentETag)
@@ -37,7 +37,7 @@ struct SettingsRoutes {
         return Self.response(bytes, etag: Self.normalized(object.info.etag))
     }
 
-    func save(_ request: Request) throws -> Response {
+    func save(_ request: Request, _ route: RouteContext) throws -> Response {
         let caller = try context.caller(request)
         let body = try RequestContext.measure(.body) { try request.body.readAll(limit: Self.maxBodyBytes) }
         let parsed: JSON

@@ -1,6 +1,7 @@
 import CCurl
 import Diagnostics
 import Foundation
+import POSIX
 
 /// Runs many small requests at once over one libcurl multi handle, at most
 /// `concurrency` in flight, reusing its connections between batches. Used where a
@@ -21,22 +22,10 @@ public final class CurlBatch {
         curl_multi_cleanup(multi)
     }
 
-    // A pthread key, like CurlSession's: no Foundation thread dictionary on the request path.
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<CurlBatch>.fromOpaque(raw).release() }
-        }
-        return key
-    }()
+    private static let threadLocal = ThreadLocal { CurlBatch() }
 
     /// One batch per thread, created on first use and kept for the thread's life.
-    public static var perThread: CurlBatch {
-        if let raw = pthread_getspecific(key) { return Unmanaged<CurlBatch>.fromOpaque(raw).takeUnretainedValue() }
-        let b = CurlBatch()
-        pthread_setspecific(key, Unmanaged.passRetained(b).toOpaque())
-        return b
-    }
+    public static var perThread: CurlBatch { threadLocal.value }
 
     /// One result per request, in the order given. Bodies are collected in memory
     /// (up to `maxBodyBytes` each).

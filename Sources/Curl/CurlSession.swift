@@ -1,6 +1,7 @@
 import CCurl
 import Diagnostics
 import Foundation
+import POSIX
 
 /// A reusable libcurl easy handle: keeps connections (and TLS sessions) alive
 /// between requests. Not thread-safe: one per request thread (see `perThread`).
@@ -20,23 +21,10 @@ public final class CurlSession {
         errorBuffer.deallocate()
     }
 
-    // A pthread key rather than Foundation's threadDictionary: this runs on every
-    // request that reaches S3, and the dictionary bridging showed up in profiles.
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<CurlSession>.fromOpaque(raw).release() }
-        }
-        return key
-    }()
+    private static let threadLocal = ThreadLocal { CurlSession() }
 
     /// One session per thread, created on first use and kept for the thread's life.
-    public static var perThread: CurlSession {
-        if let raw = pthread_getspecific(key) { return Unmanaged<CurlSession>.fromOpaque(raw).takeUnretainedValue() }
-        let s = CurlSession()
-        pthread_setspecific(key, Unmanaged.passRetained(s).toOpaque())
-        return s
-    }
+    public static var perThread: CurlSession { threadLocal.value }
 
     /// Sends the request. With a `sink`, a 2xx body is streamed to it in chunks
     /// (other statuses are collected so errors can be read); without, the body is

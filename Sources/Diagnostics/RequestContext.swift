@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 /// What the thread serving a request knows about it: its id, when it started, and
 /// where its time went. The transport begins and ends it; `Log` adds the id to
@@ -36,6 +37,9 @@ public final class RequestContext {
 
     public private(set) var requestID: String = ""
     public private(set) var startedNanos: UInt64 = 0
+    /// The index of the route template that matched (the router sets it; metrics
+    /// label the request with it), nil while none has.
+    public var route: Int?
     /// Per phase: nanoseconds, calls, and the depth of nested measures (a storage call
     /// that calls S3 twice through the service is timed once, by the outermost). One
     /// raw block, not three arrays: every element write of a class's array property
@@ -50,34 +54,21 @@ public final class RequestContext {
     private init() { words.initialize(repeating: 0, count: 3 * Self.phaseCount) }
     deinit { words.deallocate() }
 
-    // A pthread key, not Foundation's threadDictionary: this runs on every request.
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<RequestContext>.fromOpaque(raw).release() }
-        }
-        return key
-    }()
+    private static let perThread = ThreadLocal { RequestContext() }
 
     /// The context of the request this thread is serving, if any.
     public static var current: RequestContext? {
-        guard let raw = pthread_getspecific(key) else { return nil }
-        let context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
+        guard let context = perThread.existing else { return nil }
         return context.requestID.isEmpty ? nil : context
     }
 
     /// Starts a request on this thread (the context object is reused between requests).
     @discardableResult
     public static func begin(requestID: String) -> RequestContext {
-        let context: RequestContext
-        if let raw = pthread_getspecific(key) {
-            context = Unmanaged<RequestContext>.fromOpaque(raw).takeUnretainedValue()
-        } else {
-            context = RequestContext()
-            pthread_setspecific(key, Unmanaged.passRetained(context).toOpaque())
-        }
+        let context = perThread.value
         context.requestID = requestID
         context.startedNanos = monotonicNanos()
+        context.route = nil
         context.words.update(repeating: 0, count: 3 * phaseCount)
         return context
     }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 /// Per-thread tallies of the work one request caused (e.g. `upstream_requests`),
 /// added by the layers that do the work and written into the request's access-log
@@ -11,22 +12,8 @@ public enum RequestCounters {
         var counts: [(name: String, value: Int)] = []
     }
 
-    // A pthread key rather than Foundation's threadDictionary: this runs on every
-    // request, and the dictionary bridging showed up in profiles.
-    nonisolated(unsafe) private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<Tally>.fromOpaque(raw).release() }
-        }
-        return key
-    }()
-
-    private static var tally: Tally {
-        if let raw = pthread_getspecific(key) { return Unmanaged<Tally>.fromOpaque(raw).takeUnretainedValue() }
-        let tally = Tally()
-        pthread_setspecific(key, Unmanaged.passRetained(tally).toOpaque())
-        return tally
-    }
+    private static let perThread = ThreadLocal { Tally() }
+    private static var tally: Tally { perThread.value }
 
     public static func add(_ name: String, _ amount: Int = 1) {
         let t = tally
@@ -39,8 +26,7 @@ public enum RequestCounters {
 
     /// The tallies since the last call, sorted by name; resets them.
     public static func take() -> [(String, Int)] {
-        guard let raw = pthread_getspecific(key) else { return [] }
-        let t = Unmanaged<Tally>.fromOpaque(raw).takeUnretainedValue()
+        guard let t = perThread.existing else { return [] }
         guard !t.counts.isEmpty else { return [] }
         defer { t.counts.removeAll(keepingCapacity: true) }
         return t.counts.sorted { $0.name < $1.name }.map { ($0.name, $0.value) }

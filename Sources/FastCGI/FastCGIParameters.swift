@@ -70,8 +70,7 @@ public struct FastCGIParameters: Sendable {
 
         let method = values["REQUEST_METHOD"].flatMap { $0.isEmpty ? nil : $0 } ?? "GET"
         let request = Request(method: method, rawPath: rawPath, rawQuery: rawQuery, headers: headers,
-                              requestID: requestID, body: body)
-        request.serverParameters = server
+                              requestID: requestID, body: body, serverParameters: server)
         return request
     }
 

@@ -61,7 +61,7 @@ public struct Transport: Sendable {
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
         let duration = (milliseconds * 1000).rounded() / 1000
-        Metrics.requestFinished(route: request.routeTemplateIndex ?? MetricCatalog.unmatchedRoute, method: request.method,
+        Metrics.requestFinished(route: context.route ?? MetricCatalog.unmatchedRoute, method: request.method,
                                 status: sender.status.rawValue, seconds: milliseconds / 1000, bodyBytes: input.bytesRead)
         let interruption: String? =
             outcome == .cutShort ? "response cut short"

@@ -1,4 +1,6 @@
 /// One HTTP request as the responder sees it (built from FastCGI params, or by tests).
+/// Nothing writes it once built: what routing learns goes to the handler in a
+/// `RouteContext`, and who the caller is comes back from authentication as a value.
 public final class Request {
     public let method: String
     /// The path as sent, still percent-encoded, without the query string.
@@ -9,34 +11,30 @@ public final class Request {
     /// nginx's `$request_id`, or one the responder made.
     public let requestID: String
     public let body: BodyStream
-    /// Filled by the router: template parameters, percent-decoded once.
-    public internal(set) var pathParameters: [String: String] = [:]
-    /// Set by the router: the index of the matched template in `Router.templates`
-    /// (nil when no route's path matched).
-    public internal(set) var routeTemplateIndex: Int?
-    /// Set by authentication: the token's `sub`.
-    public var caller: String?
     /// Non-HTTP parameters the front end passed (FastCGI params such as
     /// `RECSTORE_ACCEL_PREFIX`); empty behind other front ends and in tests.
-    public var serverParameters: [String: String] = [:]
+    public let serverParameters: [String: String]
 
     public init(method: String, rawPath: String, rawQuery: String = "", headers: Headers = Headers(),
-                requestID: String = RequestID.make(), body: BodyStream = BufferedBody()) {
+                requestID: String = RequestID.make(), body: BodyStream = BufferedBody(),
+                serverParameters: [String: String] = [:]) {
         self.method = method
         self.rawPath = rawPath
         self.rawQuery = rawQuery
         self.headers = headers
         self.requestID = requestID
         self.body = body
+        self.serverParameters = serverParameters
     }
 
     /// Builds a request from a request target such as `/a/b?x=1`.
-    public convenience init(method: String, target: String, headers: Headers = Headers(), body: BodyStream = BufferedBody()) {
+    public convenience init(method: String, target: String, headers: Headers = Headers(), body: BodyStream = BufferedBody(),
+                            serverParameters: [String: String] = [:]) {
         if let q = target.firstIndex(of: "?") {
             self.init(method: method, rawPath: String(target[..<q]), rawQuery: String(target[target.index(after: q)...]),
-                      headers: headers, body: body)
+                      headers: headers, body: body, serverParameters: serverParameters)
         } else {
-            self.init(method: method, rawPath: target, headers: headers, body: body)
+            self.init(method: method, rawPath: target, headers: headers, body: body, serverParameters: serverParameters)
         }
     }
 
@@ -51,6 +49,4 @@ public final class Request {
         }
         return result
     }()
-
-    public func parameter(_ name: String) -> String { pathParameters[name] ?? "" }
 }

@@ -6,7 +6,8 @@ public protocol Responder: Sendable {
     func respond(to request: Request) -> Response
 }
 
-public typealias Handler = @Sendable (Request) throws -> Response
+/// A route's work: the request as it came, and what the router found in its path.
+public typealias Handler = @Sendable (Request, RouteContext) throws -> Response
 
 /// Method + path-template routing. Templates are literal segments and `{name}`
 /// parameters; a parameter matches one raw segment, percent-decoded once (so
@@ -54,29 +55,32 @@ public final class Router: Responder {
         let raw = Self.segments(request.rawPath)
         var allowed: [String] = []
         var getForHead: (Route, [String: String])?
+        var firstMatch: Int?
         for route in routes {
             guard let params = match(route.segments, raw) else { continue }
+            if route.method == request.method { return try run(route, params, request) }
             // A path that matched names its template even when the method is refused.
-            if request.routeTemplateIndex == nil { request.routeTemplateIndex = route.templateIndex }
-            if route.method == request.method {
-                request.routeTemplateIndex = route.templateIndex
-                request.pathParameters = params
-                return try route.handler(request)
-            }
+            if firstMatch == nil { firstMatch = route.templateIndex }
             // A HEAD is served by the GET route unless a HEAD route of its own matches.
             if request.method == "HEAD" && route.method == "GET" && getForHead == nil { getForHead = (route, params) }
             if !allowed.contains(route.method) { allowed.append(route.method) }
         }
-        if let (route, params) = getForHead {
-            request.routeTemplateIndex = route.templateIndex
-            request.pathParameters = params
-            return try route.handler(request)
-        }
+        if let (route, params) = getForHead { return try run(route, params, request) }
+        if let firstMatch { RequestContext.current?.route = firstMatch }
         if allowed.isEmpty { throw HTTPError(.notFound, "Not Found") }
         if allowed.contains("GET") && !allowed.contains("HEAD") { allowed.append("HEAD") }
         var h = Headers()
         h.set("Allow", allowed.joined(separator: ", "))
         throw HTTPError(.methodNotAllowed, "Method Not Allowed", headers: h)
+    }
+
+    /// Calls the route's handler; the matched template goes to the thread's request
+    /// context too, where the transport labels the request's metrics with it.
+    private func run(_ route: Route, _ parameters: [String: String], _ request: Request) throws -> Response {
+        RequestContext.current?.route = route.templateIndex
+        let context = RouteContext(requestID: request.requestID, template: templates[route.templateIndex],
+                                   parameters: parameters)
+        return try route.handler(request, context)
     }
 
     /// The path's segments after the leading one (empty ones kept), split on UTF-8

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import POSIX
 
 /// The time a request's storage work must be done by: one budget for the whole
 /// request (a save, a read), set once where the request starts and met by every
@@ -27,20 +28,8 @@ public struct Deadline: Sendable, Equatable {
 
     final class Box { var deadline: Deadline?; init(_ d: Deadline?) { deadline = d } }
 
-    nonisolated(unsafe) private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        pthread_key_create(&key) { raw in
-            if let raw { Unmanaged<Box>.fromOpaque(raw).release() }
-        }
-        return key
-    }()
-
-    private static var box: Box {
-        if let raw = pthread_getspecific(key) { return Unmanaged<Box>.fromOpaque(raw).takeUnretainedValue() }
-        let box = Box(nil)
-        pthread_setspecific(key, Unmanaged.passRetained(box).toOpaque())
-        return box
-    }
+    private static let perThread = ThreadLocal { Box(nil) }
+    private static var box: Box { perThread.value }
 
     /// The deadline of the request running on this thread, if any.
     public static var current: Deadline? { box.deadline }

@@ -81,8 +81,8 @@ final class Harness {
               body: [UInt8] = [], server: [String: String] = [:]) -> Reply {
         var h = Headers(headers)
         if let user { h.set("Authorization", "Bearer \(user)") }
-        let request = Request(method: method, target: target, headers: h, body: BufferedBody(body, maxRead: 7000))
-        request.serverParameters = server
+        let request = Request(method: method, target: target, headers: h, body: BufferedBody(body, maxRead: 7000),
+                              serverParameters: server)
         return Reply(router.respond(to: request))
     }
 

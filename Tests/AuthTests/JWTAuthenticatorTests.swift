@@ -19,12 +19,10 @@ final class JWTAuthenticatorTests: XCTestCase {
         }
     }
 
-    func testAuthenticateNamesThePrincipalAndLeavesTheCallerToTheAPI() throws {
+    func testAuthenticateNamesThePrincipal() throws {
         let request = f.request(authorization: "Bearer " + f.token())
         let principal = try f.auth.authenticate(request)
         XCTAssertEqual(principal, Principal(subject: "auth0|5f7c8ec7c33c6c004bbafe82"))
-        // One place sets the caller: APIContext.caller.
-        XCTAssertNil(request.caller)
     }
 
     func testOptionsComeFromTheConfigurationOnlyAtTheEdge() throws {

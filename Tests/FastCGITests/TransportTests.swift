@@ -266,8 +266,8 @@ final class TransportTests: XCTestCase {
     func testHandlerCrashIsA500AndTheWorkerKeepsServing() throws {
         struct Unexpected: Error {}
         let router = Router()
-        router.add("GET", "/boom") { _ in throw Unexpected() }
-        router.add("GET", "/fine") { _ in .text("fine") }
+        router.add("GET", "/boom") { _, _ in throw Unexpected() }
+        router.add("GET", "/fine") { _, _ in .text("fine") }
         let server = try TestServer(threads: 1, responder: router)
         defer { server.shutdown() }
         let boom = try server.exchange(requestRecords(uri: "/boom"))

@@ -17,12 +17,12 @@ final class CORSTests: XCTestCase {
 
     func makeResponder(_ calls: Calls = Calls()) -> CORSResponder {
         let router = Router()
-        router.add("GET", "/api/v1/recordings/{user}/{session}") { _ in calls.hit(); var h = Headers(); h.set("ETag", "\"e1\""); return .json(.object(.init([])), headers: h) }
-        router.add("DELETE", "/api/v1/recordings/{user}/{session}") { _ in calls.hit(); return .text("deleted") }
-        router.add("POST", "/api/v1/user_settings") { _ in calls.hit(); throw HTTPError(.unauthorized, "Not authenticated") }
-        router.add("OPTIONS", "/api/v1/uploads") { _ in calls.hit(); var h = Headers(); h.set("Tus-Version", "1.0.0"); return Response(status: Status(204), headers: h) }
-        router.add("POST", "/api/v1/uploads") { _ in calls.hit(); return .text("created") }
-        router.add("GET", "/healthz") { _ in calls.hit(); return .text("ok") }
+        router.add("GET", "/api/v1/recordings/{user}/{session}") { _, _ in calls.hit(); var h = Headers(); h.set("ETag", "\"e1\""); return .json(.object(.init([])), headers: h) }
+        router.add("DELETE", "/api/v1/recordings/{user}/{session}") { _, _ in calls.hit(); return .text("deleted") }
+        router.add("POST", "/api/v1/user_settings") { _, _ in calls.hit(); throw HTTPError(.unauthorized, "Not authenticated") }
+        router.add("OPTIONS", "/api/v1/uploads") { _, _ in calls.hit(); var h = Headers(); h.set("Tus-Version", "1.0.0"); return Response(status: Status(204), headers: h) }
+        router.add("POST", "/api/v1/uploads") { _, _ in calls.hit(); return .text("created") }
+        router.add("GET", "/healthz") { _, _ in calls.hit(); return .text("ok") }
         return CORSResponder(wrapping: router, policy: CORSPolicy(allowedOrigins: [allowed, "https://app.example.com"]))
     }
 
@@ -137,7 +137,7 @@ final class CORSTests: XCTestCase {
 
     func testNoOriginsConfiguredRefusesEveryPreflight() {
         let router = Router()
-        router.add("GET", "/api/v1/x") { _ in .text("x") }
+        router.add("GET", "/api/v1/x") { _, _ in .text("x") }
         let responder = CORSResponder(wrapping: router, policy: CORSPolicy(allowedOrigins: []))
         XCTAssertEqual(responder.respond(to: preflight("/api/v1/x", origin: allowed)).status.rawValue, 403)
         let plain = responder.respond(to: Request(method: "GET", target: "/api/v1/x", headers: Headers([("Origin", allowed)])))
@@ -155,9 +155,9 @@ final class CORSTests: XCTestCase {
 
     func testRouterMethodsForPath() {
         let router = Router()
-        router.add("GET", "/a/{x}") { _ in .text("") }
-        router.add("POST", "/a/{x}") { _ in .text("") }
-        router.add("GET", "/a/{x}/b") { _ in .text("") }
+        router.add("GET", "/a/{x}") { _, _ in .text("") }
+        router.add("POST", "/a/{x}") { _, _ in .text("") }
+        router.add("GET", "/a/{x}/b") { _, _ in .text("") }
         XCTAssertEqual(router.methods(forPath: "/a/1"), ["GET", "POST", "HEAD"])
         XCTAssertEqual(router.methods(forPath: "/a/1/b"), ["GET", "HEAD"])
         XCTAssertNil(router.methods(forPath: "/a"))

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Diagnostics
 @testable import HTTP
 
 final class RouterTests: XCTestCase {
@@ -15,11 +16,11 @@ final class RouterTests: XCTestCase {
 
     func makeRouter() -> Router {
         let router = Router()
-        router.add("GET", "/healthz") { _ in .text("ok") }
-        router.add("GET", "/r/{user}/{session}") { r in .text(r.parameter("user") + "|" + r.parameter("session")) }
-        router.add("DELETE", "/r/{user}/{session}") { _ in .text("deleted") }
-        router.add("POST", "/upload") { _ in .text("uploaded") }
-        router.add("GET", "/users/{user}") { r in .text(r.parameter("user")) }
+        router.add("GET", "/healthz") { _, _ in .text("ok") }
+        router.add("GET", "/r/{user}/{session}") { _, route in .text(route.parameter("user") + "|" + route.parameter("session")) }
+        router.add("DELETE", "/r/{user}/{session}") { _, _ in .text("deleted") }
+        router.add("POST", "/upload") { _, _ in .text("uploaded") }
+        router.add("GET", "/users/{user}") { _, route in .text(route.parameter("user")) }
         return router
     }
 
@@ -28,6 +29,34 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(text(router.respond(to: Request(method: "GET", target: "/healthz"))), "ok")
         XCTAssertEqual(text(router.respond(to: Request(method: "GET", target: "/r/alice/s1?x=1"))), "alice|s1")
         XCTAssertEqual(text(router.respond(to: Request(method: "DELETE", target: "/r/alice/s1"))), "deleted")
+    }
+
+    func testHandlersGetTheMatchedTemplateAndItsParametersAsAValue() {
+        let router = Router()
+        router.add("GET", "/r/{user}/{session}") { request, route in
+            .text([route.template, route.parameter("user"), route.parameter("session"), route.parameter("absent"),
+                   route.requestID == request.requestID ? "same id" : "other id"].joined(separator: " "))
+        }
+        let request = Request(method: "GET", target: "/r/al%7Cice/s1")
+        XCTAssertEqual(text(router.respond(to: request)), "/r/{user}/{session} al|ice s1  same id")
+    }
+
+    func testTheMatchedTemplateGoesToTheThreadsRequestContext() {
+        let router = makeRouter()
+        func route(_ method: String, _ target: String) -> String? {
+            RequestContext.begin(requestID: "router-test")
+            defer { RequestContext.end() }
+            _ = router.respond(to: Request(method: method, target: target))
+            return RequestContext.current?.route.map { router.templates[$0] }
+        }
+        XCTAssertEqual(route("GET", "/r/alice/s1"), "/r/{user}/{session}")
+        XCTAssertEqual(route("HEAD", "/users/bob"), "/users/{user}")
+        // A refused method still names the path's template (metrics count 405s per route).
+        XCTAssertEqual(route("PUT", "/r/alice/s1"), "/r/{user}/{session}")
+        XCTAssertNil(route("GET", "/nothing/here"))
+        // Each request starts without the previous one's route.
+        XCTAssertEqual(route("POST", "/upload"), "/upload")
+        XCTAssertNil(route("GET", "/nope"))
     }
 
     func testParametersArePercentDecodedExactlyOnce() {
@@ -79,8 +108,8 @@ final class RouterTests: XCTestCase {
 
     func testClientErrorsKeepTheirStatusDetailAndHeaders() {
         let router = Router()
-        router.add("GET", "/busy") { _ in throw HTTPError.unavailable("storage unreachable", retryAfter: 7) }
-        router.add("POST", "/read") { r in
+        router.add("GET", "/busy") { _, _ in throw HTTPError.unavailable("storage unreachable", retryAfter: 7) }
+        router.add("POST", "/read") { r, _ in
             _ = try r.body.readAll(limit: 4)
             return .text("read")
         }
@@ -95,7 +124,7 @@ final class RouterTests: XCTestCase {
     func testUnexpectedErrorIsAGeneric500() {
         struct Secret: Error { let password = "hunter2" }
         let router = Router()
-        router.add("GET", "/boom") { _ in throw Secret() }
+        router.add("GET", "/boom") { _, _ in throw Secret() }
         let response = router.respond(to: Request(method: "GET", target: "/boom"))
         XCTAssertEqual(response.status, .internalServerError)
         XCTAssertEqual(json(response)?["detail"] as? String, "Internal Server Error")
@@ -114,9 +143,9 @@ final class RouterTests: XCTestCase {
 final class RouterHeadTests: XCTestCase {
     func testAHeadRouteWinsOverTheGetRoute() {
         let router = Router()
-        router.add("GET", "/a/{id}") { _ in .text("get") }
-        router.add("HEAD", "/a/{id}") { _ in Response(status: Status(204)) }
-        router.add("GET", "/b") { _ in .text("get") }
+        router.add("GET", "/a/{id}") { _, _ in .text("get") }
+        router.add("HEAD", "/a/{id}") { _, _ in Response(status: Status(204)) }
+        router.add("GET", "/b") { _, _ in .text("get") }
         XCTAssertEqual(router.respond(to: Request(method: "HEAD", target: "/a/1")).status.rawValue, 204)
         XCTAssertEqual(router.respond(to: Request(method: "HEAD", target: "/b")).status.rawValue, 200)
         XCTAssertEqual(router.respond(to: Request(method: "PATCH", target: "/b")).status.rawValue, 405)

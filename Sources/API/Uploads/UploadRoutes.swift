@@ -25,7 +25,7 @@ struct UploadRoutes {
 
     // MARK: OPTIONS (no token)
 
-    func options(_ request: Request) -> Response {
+    func options(_ request: Request, _ route: RouteContext) -> Response {
         var h = Headers()
         h.set("Tus-Resumable", TusHeaders.version)
         h.set("Tus-Version", TusHeaders.version)
@@ -36,7 +36,7 @@ struct UploadRoutes {
 
     // MARK: POST (creation, creation-with-upload)
 
-    func create(_ request: Request) -> Response {
+    func create(_ request: Request, _ route: RouteContext) -> Response {
         tus(request) { request in
             try TusHeaders.checkVersion(request)
             let caller = try context.caller(request)
@@ -84,8 +84,8 @@ struct UploadRoutes {
 
     /// The caller's live upload named by the path, else 404 (another caller's id
     /// too). An expired upload is reclaimed on the way.
-    func owned(_ request: Request, caller: String) throws -> UploadRecord {
-        try Self.owned(request.parameter("upload_id"), caller: caller, context: context)
+    func owned(_ route: RouteContext, caller: String) throws -> UploadRecord {
+        try Self.owned(route.parameter("upload_id"), caller: caller, context: context)
     }
 
     static func owned(_ id: String, caller: String, context: APIContext) throws -> UploadRecord {
@@ -103,11 +103,11 @@ struct UploadRoutes {
 
     // MARK: HEAD
 
-    func head(_ request: Request) -> Response {
+    func head(_ request: Request, _ route: RouteContext) -> Response {
         tus(request) { request in
             try TusHeaders.checkVersion(request)
             let caller = try context.caller(request)
-            let record = try owned(request, caller: caller)
+            let record = try owned(route, caller: caller)
             var h = Headers()
             h.set("Upload-Offset", String(record.offset))
             h.set("Upload-Length", String(record.length))
@@ -120,7 +120,7 @@ struct UploadRoutes {
 
     // MARK: PATCH
 
-    func patch(_ request: Request) -> Response {
+    func patch(_ request: Request, _ route: RouteContext) -> Response {
         tus(request) { request in
             try TusHeaders.checkVersion(request)
             let caller = try context.caller(request)
@@ -130,7 +130,7 @@ struct UploadRoutes {
             guard let offset = try TusHeaders.integer(request, "Upload-Offset") else {
                 throw HTTPError.badRequest("Upload-Offset is required.")
             }
-            let record = try owned(request, caller: caller)
+            let record = try owned(route, caller: caller)
             guard record.offset == offset else { throw UploadRefusal.offsetMismatch(stored: record.offset) }
             if let sent = try TusHeaders.integer(request, "Content-Length"), sent > record.length - offset {
                 throw UploadRefusal.pastLength(length: record.length)
@@ -150,11 +150,11 @@ struct UploadRoutes {
 
     /// tus clients in environments that cannot send PATCH or DELETE (some browsers,
     /// proxies) send POST with `X-HTTP-Method-Override`, as the protocol allows.
-    func override(_ request: Request) -> Response {
+    func override(_ request: Request, _ route: RouteContext) -> Response {
         switch request.headers["X-HTTP-Method-Override"]?.trimmingCharacters(in: .whitespaces).uppercased() {
-        case "PATCH": return patch(request)
-        case "DELETE": return delete(request)
-        case "HEAD": return head(request)
+        case "PATCH": return patch(request, route)
+        case "DELETE": return delete(request, route)
+        case "HEAD": return head(request, route)
         default:
             return tus(request) { _ in
                 var h = Headers()
@@ -166,11 +166,11 @@ struct UploadRoutes {
 
     // MARK: DELETE (termination)
 
-    func delete(_ request: Request) -> Response {
+    func delete(_ request: Request, _ route: RouteContext) -> Response {
         tus(request) { request in
             try TusHeaders.checkVersion(request)
             let caller = try context.caller(request)
-            let record = try owned(request, caller: caller)
+            let record = try owned(route, caller: caller)
             try uploads.remove(id: record.id)
             Log.info("upload terminated", ["request_id": request.requestID, "upload_id": record.id])
             return Response(status: Status(204))
