@@ -71,13 +71,19 @@ public final class LocalStore: ObjectStore {
         let (temp, st) = try writeTemporary(in: directory) { (fd, temp) in
             try bytes.withUnsafeBytes { (buffer) in try POSIXFile.writeAll(fd, buffer, path: temp) }
         }
+        try commitTemporary(temp, to: final, key: key, condition: condition)
+        return Self.info(key, st)
+    }
+
+    /// Publishes a temporary file written beside `final`; one that cannot be
+    /// published is removed (a failed write leaves nothing behind).
+    private func commitTemporary(_ temp: String, to final: String, key: String, condition: WriteCondition) throws {
         do {
             try commit(temp, to: final, key: key, condition: condition)
         } catch {
             unlink(temp)
             throw error
         }
-        return Self.info(key, st)
     }
 
     public func put(key: String, file: StagedFile, contentType: String, condition: WriteCondition) throws -> ObjectInfo {
@@ -104,12 +110,7 @@ public final class LocalStore: ObjectStore {
         let (temp, copied) = try writeTemporary(in: directory) { (out, temp) in
             try Self.copy(from: file.path, to: out, path: temp)
         }
-        do {
-            try commit(temp, to: final, key: key, condition: condition)
-        } catch {
-            unlink(temp)
-            throw error
-        }
+        try commitTemporary(temp, to: final, key: key, condition: condition)
         return Self.info(key, copied)
     }
 
