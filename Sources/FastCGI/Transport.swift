@@ -52,7 +52,10 @@ public struct Transport: Sendable {
             FCGX_FClose(fcgx.pointee.err)
             FCGX_FClose(fcgx.pointee.out)
             if !input.discardRest(unreadBodyDiscard) {
-                // libfcgi's close would linger reading whatever still comes: cut it.
+                // libfcgi's close would linger reading whatever still comes: cut it,
+                // once nginx has read the answer (`ResponseHandOver`).
+                _ = ResponseHandOver.await(socket: socket,
+                                           until: .now + .milliseconds(Int64(unreadBodyDiscard.maxSeconds * 1000)))
                 shutdown(socket, Int32(SHUT_RDWR))
             }
         }
