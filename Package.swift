@@ -15,11 +15,11 @@ import PackageDescription
 //   CProcess ─ (C) prctl, memfd_create, atomics on shared memory
 //   Diagnostics ─ JSON, POSIX, CProcess   logs, counters, host metrics, request context
 //   Digests ─ Hex [OpenSSL]          SHA-256, HMAC, MD5
-//   RecstoreConfiguration ─ Diagnostics   environment and .env (not `Configuration`:
-//             apple/swift-configuration ships a module of that name)
 //   Curl ─ Diagnostics, POSIX [libcurl]
 //   Supervisor ─ Diagnostics, POSIX  the worker pool
 //   HTTP ─ JSON, Diagnostics, Hex    requests, responses, headers, the router, errors
+//   RecstoreConfiguration ─ HTTP     environment and .env (HTTP for AddressBlock; not
+//             `Configuration`: apple/swift-configuration ships a module of that name)
 //   Uploads ─ HTTP, Diagnostics, Digests, POSIX     multipart reader, staging files
 //   FastCGI ─ HTTP, Diagnostics, POSIX [libfcgi]    the transport
 //   Storage ─ HTTP, JSON, Diagnostics, POSIX        ObjectStore, LocalStore, StorageService
@@ -61,13 +61,14 @@ let package = Package(
         .target(name: "CProcess"),
         .target(name: "Diagnostics", dependencies: ["JSON", "POSIX", "CProcess"]),
         .target(name: "Digests", dependencies: ["COpenSSL", "Hex"]),
-        .target(name: "RecstoreConfiguration", dependencies: ["Diagnostics"]),
         .target(name: "Curl", dependencies: ["CCurl", "Diagnostics", "POSIX"]),
 
         // The request path.
         .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Hex"]),
         // Upload staging: the streaming multipart reader and the temporary files it writes.
         .target(name: "Uploads", dependencies: ["HTTP", "Diagnostics", "Digests", "POSIX"]),
+        // Environment and .env, read once and checked (HTTP for AddressBlock).
+        .target(name: "RecstoreConfiguration", dependencies: ["HTTP"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
         .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "RecstoreConfiguration", "Diagnostics"]),

@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 
 /// A bad value stops start-up with a message that names the variable.
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
