@@ -22,8 +22,8 @@ public enum APIRoutes {
         // Each request's storage work has one budget (see `Deadline`): reads the read
         // budget, small writes the save budget; a save sets its own once its upload
         // has arrived (the client's upload time is not the store's).
-        let readBudget = Double(context.configuration.s3ReadBudgetSeconds)
-        let writeBudget = Double(context.configuration.s3SaveBudgetSeconds)
+        let readBudget = Double(context.configuration.s3.readBudgetSeconds)
+        let writeBudget = Double(context.configuration.s3.saveBudgetSeconds)
         func add(_ method: String, _ path: String, budget: Double? = nil, _ handler: @escaping Handler) {
             let seconds = budget ?? (method == "GET" || method == "HEAD" ? readBudget : writeBudget)
             router.add(method, path) { request in

@@ -12,7 +12,7 @@ struct OperationsRoutes {
     let templates: @Sendable () -> [String]
 
     init(configuration: Configuration, templates: @escaping @Sendable () -> [String]) {
-        allowed = configuration.operationsAllowFrom.compactMap(AddressBlock.init)
+        allowed = configuration.server.operationsAllowFrom.compactMap(AddressBlock.init)
         self.templates = templates
     }
 

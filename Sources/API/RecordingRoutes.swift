@@ -64,7 +64,7 @@ struct RecordingRoutes {
         headers.set("Cache-Control", "private, no-cache")
 
         if context.configuration.redirectsAudioToS3,
-           let url = store.presignedURL(key: key, seconds: min(context.configuration.presignSeconds, 900)) {
+           let url = store.presignedURL(key: key, seconds: min(context.configuration.s3.presignSeconds, 900)) {
             headers.set("Location", url)
             headers.set("Cache-Control", "no-store")
             return Response(status: .found, headers: headers)

@@ -12,14 +12,14 @@ struct ServiceRoutes {
         _ = try context.caller(request)
         let c = context.configuration
         return Response.json(.object(JSONObject([
-            ("storage_mode", .string(c.storage.rawValue)),
-            ("s3_enabled", .bool(c.storage == .s3)),
-            ("bucket_name", c.bucket.map(JSON.string) ?? .null),
-            ("region", c.bucket == nil ? .null : .string(c.region)),
-            ("fallback_to_local", .bool(c.storage == .s3 && c.fallbackToLocal)),
+            ("storage_mode", .string(c.storage.mode.rawValue)),
+            ("s3_enabled", .bool(c.storage.mode == .s3)),
+            ("bucket_name", c.storage.bucket.map(JSON.string) ?? .null),
+            ("region", c.storage.bucket == nil ? .null : .string(c.storage.region)),
+            ("fallback_to_local", .bool(c.storage.mode == .s3 && c.storage.fallbackToLocal)),
             ("read_stores", .array(context.storage.stores.map { .string($0.kind.rawValue) })),
-            ("max_upload_bytes", .number(String(c.maxUploadBytes))),
-            ("retention_days", .int(c.retentionDays)),
+            ("max_upload_bytes", .number(String(c.uploads.maxBytes))),
+            ("retention_days", .int(c.retention.days)),
         ])))
     }
 

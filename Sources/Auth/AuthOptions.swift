@@ -26,7 +26,8 @@ public struct AuthOptions: Sendable, Equatable {
 
     /// The `AUTH0_*`, `JWT_*` and `JWKS_*` settings of the service's configuration.
     public init(configuration c: Configuration) {
-        self.init(issuer: c.issuer, audience: c.audience, algorithms: c.algorithms, leewaySeconds: c.leewaySeconds,
-                  jwksSource: c.jwksSource, jwksTTLSeconds: c.jwksTTLSeconds, jwksTimeoutSeconds: c.jwksTimeoutSeconds)
+        let i = c.identity
+        self.init(issuer: i.issuer, audience: i.audience, algorithms: i.algorithms, leewaySeconds: i.leewaySeconds,
+                  jwksSource: i.jwksSource, jwksTTLSeconds: i.jwksTTLSeconds, jwksTimeoutSeconds: i.jwksTimeoutSeconds)
     }
 }

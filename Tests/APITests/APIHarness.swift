@@ -66,7 +66,7 @@ final class Harness {
          authenticator: FakeAuthenticator = FakeAuthenticator()) {
         local = LocalStore(root: scratch.path + "/uploads")
         var configuration = Configuration()
-        configuration.localStorageDir = local.root
+        configuration.storage.localDirectory = local.root
         configure(&configuration)
         let clock = Clock()
         self.clock = clock

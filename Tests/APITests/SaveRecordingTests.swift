@@ -95,7 +95,7 @@ final class SaveRecordingTests: XCTestCase {
     }
 
     func testClientErrors() {
-        let h = Harness(configure: { $0.maxUploadBytes = 4096 })
+        let h = Harness(configure: { $0.uploads.maxBytes = 4096 })
         func status(_ parts: [Part], as user: String? = "auth0|alice") -> Int {
             let r = h.save(parts, as: user)
             XCTAssertFalse(r.detail.isEmpty, "every error has a detail")
@@ -155,7 +155,7 @@ final class SaveRecordingTests: XCTestCase {
 
     func testS3ModeFallsBackToLocalAndReadsBoth() throws {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket" }) { local in
+        let h = Harness(configure: { $0.storage.mode = .s3; $0.storage.bucket = "bucket" }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local], fallback: local)
         }
@@ -196,7 +196,7 @@ final class SaveRecordingTests: XCTestCase {
 
     func testWithoutFallbackAnUnreachableStoreIs503() {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket"; $0.fallbackToLocal = false }) { local in
+        let h = Harness(configure: { $0.storage.mode = .s3; $0.storage.bucket = "bucket"; $0.storage.fallbackToLocal = false }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local])
         }

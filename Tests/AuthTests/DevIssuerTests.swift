@@ -50,7 +50,7 @@ final class DevIssuerTests: XCTestCase {
         var env: [String: String] = [:]
         for (name, value) in issuer.environment { env[name] = value }
         let configuration = try Configuration.load(env)
-        XCTAssertEqual(configuration.jwksSource, .file(issuer.jwksPath))
+        XCTAssertEqual(configuration.identity.jwksSource, .file(issuer.jwksPath))
         let auth = JWTAuthenticator(configuration: configuration)
         XCTAssertNil(auth.readinessProblem())
 

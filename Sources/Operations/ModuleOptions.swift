@@ -1,0 +1,26 @@
+import RecstoreConfiguration
+import S3
+
+// The one place that maps the configuration to the options each module takes (the
+// stores themselves: Stores.swift).
+
+extension S3Options {
+    /// The `S3_*` settings, and how long a multipart upload may live before the sweep
+    /// calls it stale.
+    public init(_ configuration: Configuration) {
+        let s3 = configuration.s3
+        self.init()
+        multipartThreshold = s3.multipartThreshold
+        partSize = s3.partSize
+        connectTimeout = Double(s3.connectTimeoutSeconds)
+        lowSpeedTime = s3.lowSpeedSeconds
+        retry = RetryPolicy(maxAttempts: s3.maxAttempts)
+        breakerThreshold = s3.breakerFailures
+        breakerCoolDown = Double(s3.breakerCooldownSeconds)
+        // A save's multipart upload lives at most its budget (the configured seconds
+        // plus one per MiB); beyond that, and the orphan age, and some clock skew, it is stale.
+        let longestSave = Double(s3.saveBudgetSeconds) + Double(configuration.uploads.maxBytes) / (1024 * 1024)
+        staleRecordingUploadSeconds = max(Double(configuration.retention.orphanAgeSeconds), longestSave) + 10
+        staleOtherUploadSeconds = max(7 * 86_400, 2 * Double(configuration.uploads.expirySeconds))
+    }
+}
