@@ -18,8 +18,9 @@ import PackageDescription
 //   Curl ─ Diagnostics, POSIX [libcurl]
 //   Supervisor ─ Diagnostics, POSIX  the worker pool
 //   HTTP ─ JSON, Diagnostics, Hex    requests, responses, headers, the router, errors
-//   RecstoreConfiguration ─ HTTP     environment and .env (HTTP for AddressBlock; not
-//             `Configuration`: apple/swift-configuration ships a module of that name)
+//   RecstoreConfiguration ─ HTTP     environment and .env, one group of settings per
+//             component (HTTP for AddressBlock; not `Configuration`: apple/swift-configuration
+//             ships a module of that name)
 //   Uploads ─ HTTP, Diagnostics, Digests, POSIX     multipart reader, staging files
 //   FastCGI ─ HTTP, Diagnostics, POSIX [libfcgi]    the transport
 //   Storage ─ HTTP, JSON, Diagnostics, POSIX        ObjectStore, LocalStore, StorageService
@@ -27,9 +28,10 @@ import PackageDescription
 //   S3 ─ Storage, JSON, Digests, Curl, Diagnostics, Hex
 //   Auth ─ HTTP, RecstoreConfiguration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
 //   DevIssuer ─ Auth, Digests, JSON, POSIX [OpenSSL]  only the CLI and tests
-//   API ─ HTTP, Uploads, Auth, Storage, RecstoreConfiguration, JSON, Diagnostics, Hex   the routes of API.md
+//   API ─ HTTP, Uploads, Auth, Storage, JSON, Diagnostics, Hex   the routes of API.md; takes APIOptions
 //   Operations ─ API, Auth, Storage, S3, RecstoreConfiguration, Diagnostics, Digests
-//             sync, check, prune, the lifecycle rules; builds the stores from configuration
+//             sync, check, prune, the lifecycle rules; the one mapping from the configuration
+//             to S3Options and APIOptions, and the stores
 //   recstore (executable) ─ the command line and the responder's wiring over the modules above
 //
 // The C libraries are system-library targets with thin shim headers. The one Swift
@@ -67,7 +69,7 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Hex"]),
         // Upload staging: the streaming multipart reader and the temporary files it writes.
         .target(name: "Uploads", dependencies: ["HTTP", "Diagnostics", "Digests", "POSIX"]),
-        // Environment and .env, read once and checked (HTTP for AddressBlock).
+        // Environment and .env, read once and checked, one group of settings per component.
         .target(name: "RecstoreConfiguration", dependencies: ["HTTP"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
@@ -78,10 +80,11 @@ let package = Package(
         // HTTP only for HTTPResponseError: storage errors say their own status.
         .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX", "Digests"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
-        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "RecstoreConfiguration", "Diagnostics", "Hex"]),
+        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Diagnostics", "Hex"]),
 
         // What the operator commands do (sync, check, prune, the lifecycle rules) and the
-        // one place that builds the stores from configuration; the executable prints.
+        // one place that maps the configuration to each module's options and builds the
+        // stores; the executable prints.
         .target(name: "Operations", dependencies: ["API", "Auth", "Storage", "S3", "RecstoreConfiguration", "Diagnostics", "Digests"]),
 
         .executableTarget(
@@ -104,7 +107,7 @@ let package = Package(
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Auth", "Storage"]),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "API", "Storage"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "API", "Storage", "RecstoreConfiguration"]),
     ],
     swiftLanguageModes: [.v6]
 )

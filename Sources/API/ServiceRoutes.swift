@@ -10,16 +10,16 @@ struct ServiceRoutes {
     /// GET /api/v1/upload/storage-info (a token is needed like everywhere under /api/v1).
     func storageInfo(_ request: Request) throws -> Response {
         _ = try context.caller(request)
-        let c = context.configuration
+        let o = context.options
         return Response.json(.object(JSONObject([
-            ("storage_mode", .string(c.storage.mode.rawValue)),
-            ("s3_enabled", .bool(c.storage.mode == .s3)),
-            ("bucket_name", c.storage.bucket.map(JSON.string) ?? .null),
-            ("region", c.storage.bucket == nil ? .null : .string(c.storage.region)),
-            ("fallback_to_local", .bool(c.storage.mode == .s3 && c.storage.fallbackToLocal)),
+            ("storage_mode", .string(o.savesToS3 ? "S3" : "LOCAL")),
+            ("s3_enabled", .bool(o.savesToS3)),
+            ("bucket_name", o.bucket.map(JSON.string) ?? .null),
+            ("region", o.bucket == nil ? .null : .string(o.region)),
+            ("fallback_to_local", .bool(o.savesToS3 && o.fallbackToLocal)),
             ("read_stores", .array(context.storage.stores.map { .string($0.kind.rawValue) })),
-            ("max_upload_bytes", .number(String(c.uploads.maxBytes))),
-            ("retention_days", .int(c.retention.days)),
+            ("max_upload_bytes", .number(String(o.maxUploadBytes))),
+            ("retention_days", .int(o.retentionDays)),
         ])))
     }
 

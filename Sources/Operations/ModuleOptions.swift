@@ -1,8 +1,10 @@
+import API
 import RecstoreConfiguration
 import S3
 
-// The one place that maps the configuration to the options each module takes (the
-// stores themselves: Stores.swift).
+// The one place that maps the configuration to the options each module takes, so
+// that S3 and API never import RecstoreConfiguration (the stores themselves:
+// Stores.swift).
 
 extension S3Options {
     /// The `S3_*` settings, and how long a multipart upload may live before the sweep
@@ -22,5 +24,24 @@ extension S3Options {
         let longestSave = Double(s3.saveBudgetSeconds) + Double(configuration.uploads.maxBytes) / (1024 * 1024)
         staleRecordingUploadSeconds = max(Double(configuration.retention.orphanAgeSeconds), longestSave) + 10
         staleOtherUploadSeconds = max(7 * 86_400, 2 * Double(configuration.uploads.expirySeconds))
+    }
+}
+
+extension APIOptions {
+    /// What the routes read of the configuration.
+    public init(_ c: Configuration) {
+        self.init()
+        savesToS3 = c.storage.mode == .s3
+        bucket = c.storage.bucket
+        region = c.storage.region
+        fallbackToLocal = c.storage.fallbackToLocal
+        retentionDays = c.retention.days
+        maxUploadBytes = c.uploads.maxBytes
+        uploadExpirySeconds = c.uploads.expirySeconds
+        saveBudgetSeconds = c.s3.saveBudgetSeconds
+        readBudgetSeconds = c.s3.readBudgetSeconds
+        redirectsAudioToS3 = c.redirectsAudioToS3
+        presignSeconds = c.s3.presignSeconds
+        operationsAllowFrom = c.server.operationsAllowBlocks
     }
 }

@@ -20,7 +20,7 @@ enum App {
         case .local: LocalUploadStore(root: configuration.storage.localDirectory)
         case .s3: S3UploadStore(store: bucket!, stagingDirectory: local.temporaryDirectory)
         }
-        let context = APIContext(configuration: configuration, authenticator: authenticator, storage: storage,
+        let context = APIContext(options: APIOptions(configuration), authenticator: authenticator, storage: storage,
                                  temporaryDirectory: local.temporaryDirectory, uploads: uploads)
         let router = Router()
         APIRoutes.register(on: router, context: context)
