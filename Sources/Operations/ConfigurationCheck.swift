@@ -121,7 +121,8 @@ public struct ConfigurationCheck {
     }
 
     public mutating func checkJWKS(_ config: Configuration) {
-        let fetcher = JWKSFetcher(source: config.identity.jwksSource, timeoutSeconds: Double(config.identity.jwksTimeoutSeconds))
+        let options = AuthOptions(config.identity)
+        let fetcher = JWKSFetcher(source: options.jwksSource, timeoutSeconds: Double(options.jwksTimeoutSeconds))
         do {
             let (keys, skipped) = try JWKSet.parse(try fetcher.fetch())
             guard !keys.isEmpty else {

@@ -1,9 +1,10 @@
 import API
+import Auth
 import RecstoreConfiguration
 import S3
 
 // The one place that maps the configuration to the options each module takes, so
-// that S3 and API never import RecstoreConfiguration (the stores themselves:
+// that S3, Auth and API never import RecstoreConfiguration (the stores themselves:
 // Stores.swift).
 
 extension S3Options {
@@ -43,5 +44,18 @@ extension APIOptions {
         redirectsAudioToS3 = c.redirectsAudioToS3
         presignSeconds = c.s3.presignSeconds
         operationsAllowFrom = c.server.operationsAllowBlocks
+    }
+}
+
+extension AuthOptions {
+    /// The `AUTH0_*`, `JWT_*` and `JWKS_*` settings.
+    public init(_ identity: IdentitySettings) {
+        let source: JWKSSource = switch identity.jwksSource {
+        case .url(let url): .url(url)
+        case .file(let path): .file(path)
+        }
+        self.init(issuer: identity.issuer, audience: identity.audience, algorithms: identity.algorithms,
+                  leewaySeconds: identity.leewaySeconds, jwksSource: source,
+                  jwksTTLSeconds: identity.jwksTTLSeconds, jwksTimeoutSeconds: identity.jwksTimeoutSeconds)
     }
 }

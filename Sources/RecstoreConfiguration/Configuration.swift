@@ -8,7 +8,9 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
 
 /// Everything API.md's configuration table names, read once at start-up and checked,
 /// one group per component. The groups read the environment through one
-/// `EnvironmentReader`.
+/// `EnvironmentReader`. Only Operations and the executable import this module: the
+/// other modules take their own options, built from these groups in one place
+/// (Operations' ModuleOptions.swift).
 public struct Configuration: Sendable {
     public var storage = StorageSettings()
     public var identity = IdentitySettings()

@@ -1,17 +1,17 @@
 import Foundation
 
-/// Where the JWKS comes from.
-public enum JWKSSource: Sendable, Equatable {
-    case url(String)
-    case file(String)
-}
-
 /// Who may call the API: `AUTH0_*`, `JWT_*` and `JWKS_*`. Issuer, audience and a
 /// JWKS source come all three or the service refuses to start.
 public struct IdentitySettings: Sendable {
+    /// Where the JWKS comes from.
+    public enum KeySource: Sendable, Equatable {
+        case url(String)
+        case file(String)
+    }
+
     public var issuer: String = ""
     public var audience: String = ""
-    public var jwksSource: JWKSSource = .file("")
+    public var jwksSource: KeySource = .file("")
     /// Asymmetric algorithms accepted; never `none` or HS*.
     public var algorithms: [String] = ["RS256"]
     public var leewaySeconds: Int = 60
@@ -32,7 +32,7 @@ public struct IdentitySettings: Sendable {
         }
         let issuer = reader.value("AUTH0_ISSUER")?.value ?? domain.map { "https://\($0)/" }
         let audience = reader.value("AUTH0_AUDIENCE")?.value
-        var source: JWKSSource?
+        var source: KeySource?
         if let (_, f) = reader.value("AUTH0_JWKS_FILE") {
             source = .file(f)
         } else if let (name, u) = reader.value("AUTH0_JWKS_URL") {

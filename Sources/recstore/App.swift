@@ -11,7 +11,7 @@ import Storage
 /// own per-thread S3 connections).
 enum App {
     static func makeResponder(_ configuration: Configuration) throws -> Responder {
-        let authenticator = JWTAuthenticator(options: AuthOptions(configuration: configuration))
+        let authenticator = JWTAuthenticator(options: AuthOptions(configuration.identity))
         let local = LocalStore(root: configuration.storage.localDirectory)
         let bucket = try Stores.bucket(configuration)
         let storage = StorageService(configuration: configuration, local: local, s3: bucket)

@@ -1,4 +1,5 @@
 import Auth
+import Operations
 import RecstoreConfiguration
 import Foundation
 import JSON
@@ -51,7 +52,7 @@ final class DevIssuerTests: XCTestCase {
         for (name, value) in issuer.environment { env[name] = value }
         let configuration = try Configuration.load(env)
         XCTAssertEqual(configuration.identity.jwksSource, .file(issuer.jwksPath))
-        let auth = JWTAuthenticator(configuration: configuration)
+        let auth = JWTAuthenticator(options: AuthOptions(configuration.identity))
         XCTAssertNil(auth.readinessProblem())
 
         let token = try DevIssuer.load(directory: directory).token(subject: "auth0|dev-alice", lifetime: 600)

@@ -1,4 +1,5 @@
 import Auth
+import Operations
 import RecstoreConfiguration
 import CJWT
 import HTTP
@@ -28,15 +29,15 @@ final class JWTAuthenticatorTests: XCTestCase {
     }
 
     func testOptionsComeFromTheConfigurationOnlyAtTheEdge() throws {
-        var c = Configuration()
-        c.identity.issuer = "https://issuer.example/"
-        c.identity.audience = "api"
-        c.identity.algorithms = ["RS384"]
-        c.identity.leewaySeconds = 5
-        c.identity.jwksSource = .file("/nonexistent/jwks.json")
-        c.identity.jwksTTLSeconds = 30
-        c.identity.jwksTimeoutSeconds = 2
-        XCTAssertEqual(AuthOptions(configuration: c),
+        var c = IdentitySettings()
+        c.issuer = "https://issuer.example/"
+        c.audience = "api"
+        c.algorithms = ["RS384"]
+        c.leewaySeconds = 5
+        c.jwksSource = .file("/nonexistent/jwks.json")
+        c.jwksTTLSeconds = 30
+        c.jwksTimeoutSeconds = 2
+        XCTAssertEqual(AuthOptions(c),
                        AuthOptions(issuer: "https://issuer.example/", audience: "api", algorithms: ["RS384"], leewaySeconds: 5,
                                    jwksSource: .file("/nonexistent/jwks.json"), jwksTTLSeconds: 30, jwksTimeoutSeconds: 2))
     }

@@ -1,4 +1,5 @@
 import API
+import Auth
 import Operations
 import RecstoreConfiguration
 import S3
@@ -73,5 +74,11 @@ final class ModuleOptionsTests: XCTestCase {
         XCTAssertEqual(o.partSize, 10_485_760)
         XCTAssertEqual(o.staleRecordingUploadSeconds, 100_010)
         XCTAssertEqual(o.staleOtherUploadSeconds, 1_728_000)
+    }
+
+    func testTheAuthenticatorGetsTheIdentity() throws {
+        let o = AuthOptions(try load(["JWT_ALGORITHMS": "RS256,RS512", "JWKS_TTL_SECONDS": "60"]).identity)
+        XCTAssertEqual(o, AuthOptions(issuer: "https://i.test/", audience: "a", algorithms: ["RS256", "RS512"],
+                                      jwksSource: .file("/dev/null"), jwksTTLSeconds: 60))
     }
 }
