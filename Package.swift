@@ -15,21 +15,23 @@ import PackageDescription
 //   CProcess ─ (C) prctl, memfd_create, atomics on shared memory
 //   Diagnostics ─ JSON, POSIX, CProcess   logs, counters, host metrics, request context
 //   Digests ─ Hex [OpenSSL]          SHA-256, HMAC, MD5
-//   RecstoreConfiguration ─ Diagnostics   environment and .env (not `Configuration`:
-//             apple/swift-configuration ships a module of that name)
 //   Curl ─ Diagnostics, POSIX [libcurl]
 //   Supervisor ─ Diagnostics, POSIX  the worker pool
 //   HTTP ─ JSON, Diagnostics, Hex    requests, responses, headers, the router, errors
+//   RecstoreConfiguration ─ HTTP     environment and .env, one group of settings per
+//             component (HTTP for AddressBlock); imported only by Operations and the
+//             executable (not `Configuration`: apple/swift-configuration ships a module of that name)
 //   Uploads ─ HTTP, Diagnostics, Digests, POSIX     multipart reader, staging files
 //   FastCGI ─ HTTP, Diagnostics, POSIX [libfcgi]    the transport
 //   Storage ─ HTTP, JSON, Diagnostics, POSIX        ObjectStore, LocalStore, StorageService
 //             (HTTP only for HTTPResponseError: its errors say their own status)
 //   S3 ─ Storage, JSON, Digests, Curl, Diagnostics, Hex
-//   Auth ─ HTTP, RecstoreConfiguration, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]
+//   Auth ─ HTTP, Curl, Digests, JSON, Diagnostics [libjwt, OpenSSL]   takes AuthOptions
 //   DevIssuer ─ Auth, Digests, JSON, POSIX [OpenSSL]  only the CLI and tests
-//   API ─ HTTP, Uploads, Auth, Storage, RecstoreConfiguration, JSON, Diagnostics, Hex   the routes of API.md
+//   API ─ HTTP, Uploads, Auth, Storage, JSON, Diagnostics, Hex   the routes of API.md; takes APIOptions
 //   Operations ─ API, Auth, Storage, S3, RecstoreConfiguration, Diagnostics, Digests
-//             sync, check, prune, the lifecycle rules; builds the stores from configuration
+//             sync, check, prune, the lifecycle rules; the one mapping from the configuration
+//             to S3Options, AuthOptions and APIOptions, and the stores
 //   recstore (executable) ─ the command line and the responder's wiring over the modules above
 //
 // The C libraries are system-library targets with thin shim headers. The one Swift
@@ -61,26 +63,28 @@ let package = Package(
         .target(name: "CProcess"),
         .target(name: "Diagnostics", dependencies: ["JSON", "POSIX", "CProcess"]),
         .target(name: "Digests", dependencies: ["COpenSSL", "Hex"]),
-        .target(name: "RecstoreConfiguration", dependencies: ["Diagnostics"]),
         .target(name: "Curl", dependencies: ["CCurl", "Diagnostics", "POSIX"]),
 
         // The request path.
         .target(name: "HTTP", dependencies: ["JSON", "Diagnostics", "Hex"]),
         // Upload staging: the streaming multipart reader and the temporary files it writes.
         .target(name: "Uploads", dependencies: ["HTTP", "Diagnostics", "Digests", "POSIX"]),
+        // Environment and .env, read once and checked, one group of settings per component.
+        .target(name: "RecstoreConfiguration", dependencies: ["HTTP"]),
         .target(name: "FastCGI", dependencies: ["CFastCGI", "HTTP", "Diagnostics", "POSIX"]),
         .target(name: "Supervisor", dependencies: ["Diagnostics", "POSIX"]),
-        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "RecstoreConfiguration", "Diagnostics"]),
+        .target(name: "Auth", dependencies: ["JSON", "Digests", "CJWT", "COpenSSL", "Curl", "HTTP", "Diagnostics"]),
         // The local stand-in for Auth0: key pair, JWKS, token signing. Only the
         // executable's `dev-issuer` and `token` commands and the tests use it.
         .target(name: "DevIssuer", dependencies: ["Auth", "COpenSSL", "Digests", "JSON", "POSIX"]),
         // HTTP only for HTTPResponseError: storage errors say their own status.
         .target(name: "Storage", dependencies: ["HTTP", "JSON", "Diagnostics", "POSIX", "Digests"]),
         .target(name: "S3", dependencies: ["Storage", "JSON", "Digests", "Curl", "Diagnostics", "Hex"]),
-        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "RecstoreConfiguration", "Diagnostics", "Hex"]),
+        .target(name: "API", dependencies: ["JSON", "HTTP", "Uploads", "Auth", "Storage", "Diagnostics", "Hex"]),
 
         // What the operator commands do (sync, check, prune, the lifecycle rules) and the
-        // one place that builds the stores from configuration; the executable prints.
+        // one place that maps the configuration to each module's options and builds the
+        // stores; the executable prints.
         .target(name: "Operations", dependencies: ["API", "Auth", "Storage", "S3", "RecstoreConfiguration", "Diagnostics", "Digests"]),
 
         .executableTarget(
@@ -96,14 +100,15 @@ let package = Package(
         .testTarget(name: "UploadsTests", dependencies: ["Uploads", "HTTP", "Digests"]),
         .testTarget(name: "FastCGITests", dependencies: ["FastCGI", "HTTP"]),
         .testTarget(name: "RecstoreConfigurationTests", dependencies: ["RecstoreConfiguration"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "RecstoreConfiguration", "JSON", "CJWT", "COpenSSL"]),
+        // Operations and RecstoreConfiguration: the authenticator as the service configures it.
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "DevIssuer", "HTTP", "RecstoreConfiguration", "Operations", "JSON", "CJWT", "COpenSSL"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "HTTP", "Digests"]),
         // Loopback helper processes (Python servers from Tests/integration) for the tests.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "S3Tests", dependencies: ["S3", "Storage", "Curl", "Digests", "TestSupport"]),
         .testTarget(name: "CurlTests", dependencies: ["Curl", "TestSupport"]),
         .testTarget(name: "APITests", dependencies: ["API", "HTTP", "Auth", "Storage"]),
-        .testTarget(name: "OperationsTests", dependencies: ["Operations", "API", "Storage"]),
+        .testTarget(name: "OperationsTests", dependencies: ["Operations", "API", "Auth", "Storage", "RecstoreConfiguration"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,11 +1,10 @@
 import Auth
-import RecstoreConfiguration
 import Foundation
 import Storage
 
 /// What the routes need, built once at start-up by the executable.
 public struct APIContext: Sendable {
-    public var configuration: Configuration
+    public var options: APIOptions
     public var authenticator: any Authenticator
     public var storage: StorageService
     /// Where uploads are staged: on the local store's filesystem
@@ -19,10 +18,10 @@ public struct APIContext: Sendable {
     /// Serialized recordings per metadata version, for listings (per process).
     let listings = ListingCache()
 
-    public init(configuration: Configuration, authenticator: any Authenticator, storage: StorageService,
+    public init(options: APIOptions, authenticator: any Authenticator, storage: StorageService,
                 temporaryDirectory: String, uploads: (any UploadStore)? = nil,
                 now: @escaping @Sendable () -> Date = { Date() }) {
-        self.configuration = configuration
+        self.options = options
         self.authenticator = authenticator
         self.storage = storage
         self.temporaryDirectory = temporaryDirectory

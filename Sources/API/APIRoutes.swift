@@ -22,8 +22,8 @@ public enum APIRoutes {
         // Each request's storage work has one budget (see `Deadline`): reads the read
         // budget, small writes the save budget; a save sets its own once its upload
         // has arrived (the client's upload time is not the store's).
-        let readBudget = Double(context.configuration.s3ReadBudgetSeconds)
-        let writeBudget = Double(context.configuration.s3SaveBudgetSeconds)
+        let readBudget = Double(context.options.readBudgetSeconds)
+        let writeBudget = Double(context.options.saveBudgetSeconds)
         func add(_ method: String, _ path: String, budget: Double? = nil, _ handler: @escaping Handler) {
             let seconds = budget ?? (method == "GET" || method == "HEAD" ? readBudget : writeBudget)
             router.add(method, path) { request, route in
@@ -58,7 +58,7 @@ public enum APIRoutes {
         add("GET", "/readyz", service.ready)
 
         // Operations: host metrics and pool status (allow-listed addresses only).
-        let operations = OperationsRoutes(configuration: context.configuration, templates: { [router] in router.templates })
+        let operations = OperationsRoutes(allowed: context.options.operationsAllowFrom, templates: { [router] in router.templates })
         router.add("GET", "/metrics", operations.metrics)
         router.add("GET", "/status", operations.status)
     }

@@ -14,7 +14,7 @@ struct ListRecordings {
         let user = try context.userID(request, route)
         let limit = try Self.limit(request.query["limit"])
         let prefix = Layout.userRecordingsPrefix(user)
-        let oldest = context.now().addingTimeInterval(-Double(context.configuration.retentionDays) * 86_400)
+        let oldest = context.now().addingTimeInterval(-Double(context.options.retentionDays) * 86_400)
 
         let objects = try context.storage.list(prefix: prefix, fileName: Layout.metadataName)
         if let snapshot = context.listings.snapshot(user, for: objects), snapshot.cut <= oldest {
@@ -42,7 +42,7 @@ struct ListRecordings {
         if !misses.isEmpty {
             // A cold listing fetches every metadata document: the read budget grows by
             // 20 ms per document (1,000 sessions: 20 s more), not a fixed few seconds.
-            let budget = (Deadline.current?.remaining ?? Double(context.configuration.s3ReadBudgetSeconds))
+            let budget = (Deadline.current?.remaining ?? Double(context.options.readBudgetSeconds))
                 + Double(misses.count) * 0.02
             let documents = try Deadline.replacing(Deadline(secondsFromNow: budget)) { try context.storage.documents(misses) }
             for (object, document) in documents {

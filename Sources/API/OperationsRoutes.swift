@@ -1,4 +1,3 @@
-import RecstoreConfiguration
 import Diagnostics
 import HTTP
 import JSON
@@ -11,10 +10,6 @@ struct OperationsRoutes {
     /// The router's templates, read when a page is asked for (every route is registered by then).
     let templates: @Sendable () -> [String]
 
-    init(configuration: Configuration, templates: @escaping @Sendable () -> [String]) {
-        allowed = configuration.operationsAllowFrom.compactMap(AddressBlock.init)
-        self.templates = templates
-    }
 
     func metrics(_ request: Request, _ route: RouteContext) throws -> Response {
         let exposition = try page(request)

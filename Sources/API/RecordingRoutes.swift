@@ -63,8 +63,8 @@ struct RecordingRoutes {
         headers.set("Content-Type", format.contentType)
         headers.set("Cache-Control", "private, no-cache")
 
-        if context.configuration.redirectsAudioToS3,
-           let url = store.presignedURL(key: key, seconds: min(context.configuration.presignSeconds, 900)) {
+        if context.options.redirectsAudioToS3,
+           let url = store.presignedURL(key: key, seconds: min(context.options.presignSeconds, 900)) {
             headers.set("Location", url)
             headers.set("Cache-Control", "no-store")
             return Response(status: .found, headers: headers)

@@ -22,7 +22,7 @@ struct SaveRecording {
 
     func handle(_ request: Request, _ route: RouteContext) throws -> Response {
         let caller = try context.caller(request)
-        let maxAudio = context.configuration.maxUploadBytes
+        let maxAudio = context.options.maxUploadBytes
         // Reading (and staging) the body is timed apart from the storage calls after it.
         let form = try RequestContext.measure(.body) { try MultipartReader.read(request.body, contentType: request.headers["Content-Type"],
                                             tempDirectory: context.temporaryDirectory) { name in
@@ -81,7 +81,7 @@ struct SaveRecording {
         let kind: StoreKind
         // The save's storage budget starts now that the upload has arrived: the
         // configured seconds, plus one per MiB to carry the audio to the store.
-        let budget = Double(context.configuration.s3SaveBudgetSeconds) + Double(audio.size) / (1024 * 1024)
+        let budget = Double(context.options.saveBudgetSeconds) + Double(audio.size) / (1024 * 1024)
         do {
             kind = try Deadline.with(Deadline(secondsFromNow: budget)) {
               try context.storage.create(prefix: Layout.recordingPrefix(user, session), commitName: Layout.metadataName) { kind in

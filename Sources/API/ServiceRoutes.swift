@@ -10,16 +10,16 @@ struct ServiceRoutes {
     /// GET /api/v1/upload/storage-info (a token is needed like everywhere under /api/v1).
     func storageInfo(_ request: Request, _ route: RouteContext) throws -> Response {
         _ = try context.caller(request)
-        let c = context.configuration
+        let o = context.options
         return Response.json(.object(JSONObject([
-            ("storage_mode", .string(c.storage.rawValue)),
-            ("s3_enabled", .bool(c.storage == .s3)),
-            ("bucket_name", c.bucket.map(JSON.string) ?? .null),
-            ("region", c.bucket == nil ? .null : .string(c.region)),
-            ("fallback_to_local", .bool(c.storage == .s3 && c.fallbackToLocal)),
+            ("storage_mode", .string(o.savesToS3 ? "S3" : "LOCAL")),
+            ("s3_enabled", .bool(o.savesToS3)),
+            ("bucket_name", o.bucket.map(JSON.string) ?? .null),
+            ("region", o.bucket == nil ? .null : .string(o.region)),
+            ("fallback_to_local", .bool(o.savesToS3 && o.fallbackToLocal)),
             ("read_stores", .array(context.storage.stores.map { .string($0.kind.rawValue) })),
-            ("max_upload_bytes", .number(String(c.maxUploadBytes))),
-            ("retention_days", .int(c.retentionDays)),
+            ("max_upload_bytes", .number(String(o.maxUploadBytes))),
+            ("retention_days", .int(o.retentionDays)),
         ])))
     }
 

@@ -1,7 +1,6 @@
-import RecstoreConfiguration
-
 /// Everything token verification needs, given explicitly: the service builds it from
-/// its configuration (`init(configuration:)`), tests and tools build it directly.
+/// its configuration (in Operations, `AuthOptions(_ identity:)`), tests and tools build
+/// it directly.
 public struct AuthOptions: Sendable, Equatable {
     public var issuer: String
     public var audience: String
@@ -23,10 +22,10 @@ public struct AuthOptions: Sendable, Equatable {
         self.jwksTTLSeconds = jwksTTLSeconds
         self.jwksTimeoutSeconds = jwksTimeoutSeconds
     }
+}
 
-    /// The `AUTH0_*`, `JWT_*` and `JWKS_*` settings of the service's configuration.
-    public init(configuration c: Configuration) {
-        self.init(issuer: c.issuer, audience: c.audience, algorithms: c.algorithms, leewaySeconds: c.leewaySeconds,
-                  jwksSource: c.jwksSource, jwksTTLSeconds: c.jwksTTLSeconds, jwksTimeoutSeconds: c.jwksTimeoutSeconds)
-    }
+/// Where the JWKS comes from.
+public enum JWKSSource: Sendable, Equatable {
+    case url(String)
+    case file(String)
 }

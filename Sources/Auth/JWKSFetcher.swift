@@ -1,4 +1,3 @@
-import RecstoreConfiguration
 import Curl
 import Foundation
 

@@ -1,4 +1,3 @@
-import RecstoreConfiguration
 import Diagnostics
 import HTTP
 
@@ -32,12 +31,6 @@ public final class JWTAuthenticator: Authenticator {
         self.init(issuer: o.issuer, audience: o.audience, algorithms: o.algorithms,
                   leewaySeconds: Double(o.leewaySeconds), jwks: jwks, clock: clock)
         jwks.load()
-    }
-
-    /// `init(options:)` with the configuration's settings (kept for existing callers).
-    public convenience init(configuration c: Configuration, clock: @escaping EpochClock = systemClock,
-                            minRefetchInterval: Double = 30) {
-        self.init(options: AuthOptions(configuration: c), clock: clock, minRefetchInterval: minRefetchInterval)
     }
 
     /// With a JWKS cache of the caller's making (loaded or not).

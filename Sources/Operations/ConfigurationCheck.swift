@@ -28,9 +28,9 @@ public struct ConfigurationCheck {
             failed("configuration", "\(error)")
             return
         }
-        var summary = "STORAGE=\(config.storage.rawValue), local directory \(config.localStorageDir)"
-        if let bucket = config.bucket {
-            summary += ", bucket \(bucket) in \(config.region) at \(config.s3Endpoint ?? "AWS")"
+        var summary = "STORAGE=\(config.storage.mode.rawValue), local directory \(config.storage.localDirectory)"
+        if let bucket = config.storage.bucket {
+            summary += ", bucket \(bucket) in \(config.storage.region) at \(config.storage.endpoint ?? "AWS")"
         }
         ok("configuration", summary)
 
@@ -44,9 +44,9 @@ public struct ConfigurationCheck {
     /// redirect there (the page's fetch follows the 302 to S3, which must answer CORS
     /// too). Printed only when origins are configured.
     public mutating func reportBrowserOrigins(_ config: Configuration) {
-        guard !config.corsAllowOrigins.isEmpty else { return }
-        ok("browser origins", "CORS_ALLOW_ORIGINS allows " + config.corsAllowOrigins.joined(separator: ", "))
-        guard let bucket = config.bucket, config.redirectsAudioToS3 else { return }
+        guard !config.server.corsAllowOrigins.isEmpty else { return }
+        ok("browser origins", "CORS_ALLOW_ORIGINS allows " + config.server.corsAllowOrigins.joined(separator: ", "))
+        guard let bucket = config.storage.bucket, config.redirectsAudioToS3 else { return }
         output("bucket CORS: needed (audio downloads redirect to presigned URLs in \(bucket), so pages read them from the bucket; "
                + "set once: aws s3api put-bucket-cors --bucket \(bucket) --cors-configuration '\(BucketCORSRule.json)')")
     }
@@ -54,7 +54,7 @@ public struct ConfigurationCheck {
     /// The local directory is read in every mode, and written in LOCAL mode or as
     /// the S3 fallback.
     public mutating func checkLocalStore(_ config: Configuration) {
-        let store = LocalStore(root: config.localStorageDir)
+        let store = LocalStore(root: config.storage.localDirectory)
         do {
             try store.checkReachable()
             try probe(store)
@@ -65,7 +65,7 @@ public struct ConfigurationCheck {
     }
 
     public mutating func checkBucket(_ config: Configuration) {
-        guard let bucketName = config.bucket else {
+        guard let bucketName = config.storage.bucket else {
             skipped("credentials", "no bucket configured")
             skipped("bucket", "no bucket configured (AWS_S3_BUCKET_NAME is not set)")
             return
@@ -92,7 +92,7 @@ public struct ConfigurationCheck {
             options.requestTimeout = 10
         }!
         let explain = { (error: Error) in
-            S3Trouble.explain(error, bucket: bucketName, region: config.region, endpoint: config.s3Endpoint, keyID: credentials.accessKeyID)
+            S3Trouble.explain(error, bucket: bucketName, region: config.storage.region, endpoint: config.storage.endpoint, keyID: credentials.accessKeyID)
         }
         do {
             try S3Trouble.checkAnswers(store)
@@ -121,16 +121,17 @@ public struct ConfigurationCheck {
     }
 
     public mutating func checkJWKS(_ config: Configuration) {
-        let fetcher = JWKSFetcher(source: config.jwksSource, timeoutSeconds: Double(config.jwksTimeoutSeconds))
+        let options = AuthOptions(config.identity)
+        let fetcher = JWKSFetcher(source: options.jwksSource, timeoutSeconds: Double(options.jwksTimeoutSeconds))
         do {
             let (keys, skipped) = try JWKSet.parse(try fetcher.fetch())
             guard !keys.isEmpty else {
                 failed("jwks", "\(fetcher.sourceDescription) holds no usable RSA signing key" + (skipped.isEmpty ? "" : " (\(skipped.joined(separator: "; ")))"))
                 return
             }
-            let usable = keys.values.filter { $0.algorithm == nil || config.algorithms.contains($0.algorithm!) }
+            let usable = keys.values.filter { $0.algorithm == nil || config.identity.algorithms.contains($0.algorithm!) }
             guard !usable.isEmpty else {
-                failed("jwks", "no key of \(fetcher.sourceDescription) is for \(config.algorithms.joined(separator: ", "))")
+                failed("jwks", "no key of \(fetcher.sourceDescription) is for \(config.identity.algorithms.joined(separator: ", "))")
                 return
             }
             ok("jwks", "\(usable.count) signing key\(usable.count == 1 ? "" : "s") (\(usable.map(\.kid).sorted().joined(separator: ", "))) from \(fetcher.sourceDescription)")

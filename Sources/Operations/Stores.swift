@@ -2,7 +2,8 @@ import RecstoreConfiguration
 import S3
 import Storage
 
-/// The S3 store a configuration names, built the same way by `serve`, `check` and `sync`.
+/// The stores a configuration names, built the same way by `serve`, `check`, `sync`
+/// and `prune` (each module's options from the configuration: ModuleOptions.swift).
 public enum Stores {
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
@@ -10,7 +11,7 @@ public enum Stores {
 
     /// Nil when no bucket is configured.
     public static func bucket(_ configuration: Configuration, adjust: (inout S3Options) -> Void = { _ in }) throws -> S3Store? {
-        guard configuration.bucket != nil else { return nil }
+        guard configuration.storage.bucket != nil else { return nil }
         let credentials: CredentialsChain
         do {
             credentials = try CredentialsChain(environment: configuration.environment)
@@ -23,22 +24,29 @@ public enum Stores {
     /// With credentials the caller resolved itself (`check` and `sync` report them).
     public static func bucket(_ configuration: Configuration, credentials: any CredentialsProvider,
                        adjust: (inout S3Options) -> Void = { _ in }) -> S3Store? {
-        guard let name = configuration.bucket else { return nil }
-        var options = S3Options()
-        options.multipartThreshold = configuration.s3MultipartThreshold
-        options.partSize = configuration.s3PartSize
-        options.connectTimeout = Double(configuration.s3ConnectTimeoutSeconds)
-        options.lowSpeedTime = configuration.s3LowSpeedSeconds
-        options.retry = RetryPolicy(maxAttempts: configuration.s3MaxAttempts)
-        options.breakerThreshold = configuration.s3BreakerFailures
-        options.breakerCoolDown = Double(configuration.s3BreakerCooldownSeconds)
-        // A save's multipart upload lives at most its budget (the configured seconds
-        // plus one per MiB); beyond that, and the orphan age, and some clock skew, it is stale.
-        let longestSave = Double(configuration.s3SaveBudgetSeconds) + Double(configuration.maxUploadBytes) / (1024 * 1024)
-        options.staleRecordingUploadSeconds = max(Double(configuration.orphanAgeSeconds), longestSave) + 10
-        options.staleOtherUploadSeconds = max(7 * 86_400, 2 * Double(configuration.uploadExpirySeconds))
+        guard let name = configuration.storage.bucket else { return nil }
+        var options = S3Options(configuration)
         adjust(&options)
-        return S3Store(bucket: name, region: configuration.region, endpoint: configuration.s3Endpoint,
+        return S3Store(bucket: name, region: configuration.storage.region, endpoint: configuration.storage.endpoint,
                        credentials: credentials, options: options)
+    }
+}
+
+extension StorageService {
+    /// API.md's "Two stores, one view" for a configuration. LOCAL: writes to the
+    /// local store, reads the bucket too when one is configured (`s3`). S3: writes
+    /// to the bucket, reads the local directory too, and falls back to it when
+    /// `S3_FALLBACK_TO_LOCAL` is on.
+    public convenience init(configuration: Configuration, local: LocalStore, s3: (any ObjectStore)?) {
+        let scope = local.root + "|" + (configuration.storage.bucket ?? "")
+        let orphanAge = Double(configuration.retention.orphanAgeSeconds)
+        switch configuration.storage.mode {
+        case .local:
+            self.init(active: local, others: s3.map { [$0] } ?? [], lockScope: scope, orphanAge: orphanAge)
+        case .s3:
+            guard let s3 else { preconditionFailure("STORAGE=S3 needs an S3 store") }
+            self.init(active: s3, others: [local], fallback: configuration.storage.fallbackToLocal ? local : nil,
+                      lockScope: scope, orphanAge: orphanAge)
+        }
     }
 }

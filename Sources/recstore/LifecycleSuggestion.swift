@@ -23,7 +23,7 @@ enum LifecycleSuggestion {
                 days = try LifecycleDocument.wholeDays(text, "PRUNE_OLDER_THAN_DAYS")
                 source = "PRUNE_OLDER_THAN_DAYS"
             } else {
-                days = try Configuration.load(environment, requireIdentity: false).retentionDays
+                days = try Configuration.load(environment, requireIdentity: false).retention.days
                 source = "RETENTION_DAYS (the listing window; set PRUNE_OLDER_THAN_DAYS or --days to choose)"
             }
         } catch {

@@ -46,7 +46,7 @@ func runPruneCommand(days: Int, dryRun: Bool) -> Int32 {
         writeError("recstore prune: configuration: \(error)\n")
         return 2
     }
-    var stores: [any ObjectStore] = [LocalStore(root: config.localStorageDir)]
+    var stores: [any ObjectStore] = [LocalStore(root: config.storage.localDirectory)]
     do {
         if let bucket = try Stores.bucket(config) { stores.append(bucket) }
     } catch {

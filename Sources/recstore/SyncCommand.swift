@@ -44,7 +44,7 @@ func runSyncCommand(dryRun: Bool) -> Int32 {
         writeError("recstore sync: configuration: \(error)\n")
         return 2
     }
-    guard let bucketName = config.bucket else {
+    guard let bucketName = config.storage.bucket else {
         writeError("recstore sync: no bucket configured (set AWS_S3_BUCKET_NAME)\n")
         return 2
     }
@@ -56,7 +56,7 @@ func runSyncCommand(dryRun: Bool) -> Int32 {
         return 2
     }
     let bucket = Stores.bucket(config, credentials: credentials)!
-    let local = LocalStore(root: config.localStorageDir)
+    let local = LocalStore(root: config.storage.localDirectory)
     // Before touching anything: is the bucket there, and does it take our credentials?
     let keyID: String
     do {
@@ -68,7 +68,7 @@ func runSyncCommand(dryRun: Bool) -> Int32 {
     do {
         try S3Trouble.checkAnswers(bucket)
     } catch {
-        let reason = S3Trouble.explain(error, bucket: bucketName, region: config.region, endpoint: config.s3Endpoint, keyID: keyID)
+        let reason = S3Trouble.explain(error, bucket: bucketName, region: config.storage.region, endpoint: config.storage.endpoint, keyID: keyID)
         writeError("recstore sync: the bucket does not answer: \(reason); nothing was moved\n")
         return 1
     }
@@ -78,7 +78,7 @@ func runSyncCommand(dryRun: Bool) -> Int32 {
     let summary = sync.run()
     if !dryRun {
         // What saves that died left behind, in both stores (see `LeftoverSweep`).
-        let storage = StorageService(active: bucket, others: [local], orphanAge: Double(config.orphanAgeSeconds))
+        let storage = StorageService(active: bucket, others: [local], orphanAge: Double(config.retention.orphanAgeSeconds))
         let swept = Housekeeping.sweep(storage)
         writeOut("swept \(swept.groups) unfinished save\(swept.groups == 1 ? "" : "s") (\(swept.objects) objects) and "
                  + "\(swept.storeLeftovers) stale temporary files or multipart uploads"

@@ -70,11 +70,11 @@ enum WorkerCommand {
             try LogLevel.apply(from: environment)
             let configuration = try Configuration.load(environment)
             if let metricsFD { Metrics.attach(try HostMetrics.attach(fd: Int32(metricsFD)), slot: metricsSlot) }
-            RequestContext.slowRequestSeconds = configuration.slowRequestSeconds
+            RequestContext.slowRequestSeconds = configuration.server.slowRequestSeconds
             let responder = try App.makeResponder(configuration)
-            let bodyDeadline = BodyDeadline(graceSeconds: Double(configuration.requestBodyGraceSeconds),
-                                            minimumBytesPerSecond: configuration.requestBodyMinBytesPerSecond,
-                                            maxSeconds: Double(configuration.requestBodyMaxSeconds))
+            let bodyDeadline = BodyDeadline(graceSeconds: Double(configuration.uploads.bodyGraceSeconds),
+                                            minimumBytesPerSecond: configuration.uploads.bodyMinBytesPerSecond,
+                                            maxSeconds: Double(configuration.uploads.bodyMaxSeconds))
             worker = try FastCGIWorker(listeningFD: 0, threads: threads, maxRequests: maxRequests, responder: responder,
                                        bodyDeadline: bodyDeadline)
         } catch {

@@ -1,5 +1,4 @@
 import Auth
-import RecstoreConfiguration
 import Foundation
 import HTTP
 import JSON
@@ -62,16 +61,16 @@ final class Harness {
         func advance(_ seconds: TimeInterval) { lock.lock(); value += seconds; lock.unlock() }
     }
 
-    init(configure: (inout Configuration) -> Void = { _ in }, storage: ((LocalStore) -> StorageService)? = nil,
+    init(configure: (inout APIOptions) -> Void = { _ in }, storage: ((LocalStore) -> StorageService)? = nil,
          authenticator: FakeAuthenticator = FakeAuthenticator()) {
         local = LocalStore(root: scratch.path + "/uploads")
-        var configuration = Configuration()
-        configuration.localStorageDir = local.root
-        configure(&configuration)
+        var options = APIOptions()
+        configure(&options)
         let clock = Clock()
         self.clock = clock
-        context = APIContext(configuration: configuration, authenticator: authenticator,
-                             storage: storage?(local) ?? StorageService(configuration: configuration, local: local, s3: nil),
+        // By default the service's LOCAL mode without a bucket.
+        context = APIContext(options: options, authenticator: authenticator,
+                             storage: storage?(local) ?? StorageService(active: local, lockScope: local.root + "|", orphanAge: 300),
                              temporaryDirectory: local.temporaryDirectory, now: { clock.now })
         APIRoutes.register(on: router, context: context)
     }

@@ -131,7 +131,7 @@ final class RecordingRoutesTests: XCTestCase {
 
     func testAudioStreamedFromAStoreWithoutLocalFiles() {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "b"; $0.s3AudioDownload = "stream" }) { local in
+        let h = Harness(configure: { $0.savesToS3 = true; $0.bucket = "b"; $0.redirectsAudioToS3 = false }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local], fallback: local)
         }

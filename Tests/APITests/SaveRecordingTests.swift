@@ -1,4 +1,3 @@
-import RecstoreConfiguration
 import Foundation
 import HTTP
 import JSON
@@ -139,7 +138,7 @@ final class SaveRecordingTests: XCTestCase {
         let dead = temp + "/upload-4194304-1-0123456789abcdef.part"
         XCTAssertTrue(FileManager.default.createFile(atPath: dead, contents: Data("x".utf8)))
         let local = LocalStore(root: scratch.path + "/uploads")
-        let context = APIContext(configuration: Configuration(), authenticator: FakeAuthenticator(),
+        let context = APIContext(options: APIOptions(), authenticator: FakeAuthenticator(),
                                  storage: StorageService(active: local), temporaryDirectory: local.temporaryDirectory)
         APIRoutes.register(on: Router(), context: context)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
@@ -155,7 +154,7 @@ final class SaveRecordingTests: XCTestCase {
 
     func testS3ModeFallsBackToLocalAndReadsBoth() throws {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket" }) { local in
+        let h = Harness(configure: { $0.savesToS3 = true; $0.bucket = "bucket" }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local], fallback: local)
         }
@@ -196,7 +195,7 @@ final class SaveRecordingTests: XCTestCase {
 
     func testWithoutFallbackAnUnreachableStoreIs503() {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket"; $0.fallbackToLocal = false }) { local in
+        let h = Harness(configure: { $0.savesToS3 = true; $0.bucket = "bucket"; $0.fallbackToLocal = false }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local])
         }

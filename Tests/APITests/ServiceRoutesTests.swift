@@ -1,4 +1,3 @@
-import RecstoreConfiguration
 import Foundation
 import JSON
 import Storage
@@ -19,7 +18,7 @@ final class ServiceRoutesTests: XCTestCase {
 
     func testReadinessFollowsTheActiveStore() {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket" }) { local in
+        let h = Harness(configure: { $0.savesToS3 = true; $0.bucket = "bucket" }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local], fallback: local)
         }
@@ -35,7 +34,7 @@ final class ServiceRoutesTests: XCTestCase {
         XCTAssertTrue(warning.hasPrefix("s3 unreachable"), warning)
 
         var noFallback: DownStore!
-        let strict = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket"; $0.fallbackToLocal = false }) { local in
+        let strict = Harness(configure: { $0.savesToS3 = true; $0.bucket = "bucket"; $0.fallbackToLocal = false }) { local in
             noFallback = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: noFallback, others: [local])
         }
@@ -56,7 +55,7 @@ final class ServiceRoutesTests: XCTestCase {
         XCTAssertEqual(r.json["bucket_name"], .null)
         XCTAssertEqual(r.json["region"], .null)
 
-        let s3 = Harness(configure: { $0.storage = .s3; $0.bucket = "recs"; $0.region = "eu-west-1" }) { local in
+        let s3 = Harness(configure: { $0.savesToS3 = true; $0.bucket = "recs"; $0.region = "eu-west-1" }) { local in
             StorageService(active: DownStore(LocalStore(root: local.root + "-s3")), others: [local], fallback: local)
         }
         let info = s3.send("GET", "/api/v1/upload/storage-info")
@@ -74,23 +73,5 @@ final class ServiceRoutesTests: XCTestCase {
         XCTAssertEqual(r.status, 405)
         XCTAssertEqual(r.header("Allow"), "GET, DELETE, HEAD")
         XCTAssertEqual(h.send("GET", "/api/v1/save_recording_details").status, 405)
-    }
-
-    func testStoreConfigurationFromModes() {
-        let scratch = Scratch()
-        let local = LocalStore(root: scratch.path)
-        let s3 = DownStore(LocalStore(root: scratch.path + "-s3"))
-        var c = Configuration()
-        let plain = StorageService(configuration: c, local: local, s3: nil)
-        XCTAssertEqual(plain.stores.map(\.kind), [.local])
-        let withBucket = StorageService(configuration: c, local: local, s3: s3)
-        XCTAssertEqual(withBucket.stores.map(\.kind), [.local, .s3])
-        XCTAssertNil(withBucket.fallback)
-        c.storage = .s3
-        let s3Mode = StorageService(configuration: c, local: local, s3: s3)
-        XCTAssertEqual(s3Mode.stores.map(\.kind), [.s3, .local])
-        XCTAssertEqual(s3Mode.fallbackIndex, 1)
-        c.fallbackToLocal = false
-        XCTAssertNil(StorageService(configuration: c, local: local, s3: s3).fallback)
     }
 }

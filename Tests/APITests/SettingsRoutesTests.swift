@@ -123,7 +123,7 @@ final class SettingsRoutesTests: XCTestCase {
 
     func testStorageDownIs503NeverDefaults() {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket" }) { local in
+        let h = Harness(configure: { $0.savesToS3 = true; $0.bucket = "bucket" }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local], fallback: local)
         }
@@ -139,7 +139,7 @@ final class SettingsRoutesTests: XCTestCase {
 
     func testAnOlderCopyInTheOtherStoreIsShownUntilTheFirstSaveAndNeverWhileTheActiveIsDown() throws {
         var remote: DownStore!
-        let h = Harness(configure: { $0.storage = .s3; $0.bucket = "bucket" }) { local in
+        let h = Harness(configure: { $0.savesToS3 = true; $0.bucket = "bucket" }) { local in
             remote = DownStore(LocalStore(root: local.root + "-s3"))
             return StorageService(active: remote, others: [local], fallback: local)
         }

@@ -1,4 +1,5 @@
 import Auth
+import Operations
 import RecstoreConfiguration
 import Foundation
 import JSON
@@ -50,8 +51,8 @@ final class DevIssuerTests: XCTestCase {
         var env: [String: String] = [:]
         for (name, value) in issuer.environment { env[name] = value }
         let configuration = try Configuration.load(env)
-        XCTAssertEqual(configuration.jwksSource, .file(issuer.jwksPath))
-        let auth = JWTAuthenticator(configuration: configuration)
+        XCTAssertEqual(configuration.identity.jwksSource, .file(issuer.jwksPath))
+        let auth = JWTAuthenticator(options: AuthOptions(configuration.identity))
         XCTAssertNil(auth.readinessProblem())
 
         let token = try DevIssuer.load(directory: directory).token(subject: "auth0|dev-alice", lifetime: 600)

@@ -44,17 +44,17 @@ final class IdentityConfigurationTests: XCTestCase {
         let m = refusal(base.merging(["AUTH0_JWKS_URL": "http://issuer.example/jwks.json"]) { $1 })
         XCTAssertTrue(m.hasPrefix("AUTH0_JWKS_URL:"), m)
         for url in ["http://127.0.0.1:9/jwks.json", "http://localhost:9/jwks.json", "https://issuer.example/jwks.json"] {
-            XCTAssertEqual(try Configuration.load(base.merging(["AUTH0_JWKS_URL": url]) { $1 }).jwksSource, .url(url))
+            XCTAssertEqual(try Configuration.load(base.merging(["AUTH0_JWKS_URL": url]) { $1 }).identity.jwksSource, .url(url))
         }
     }
 
     func testTheDomainGivesIssuerAndJWKS() throws {
         let c = try Configuration.load(["AUTH0_DOMAIN": "https://tenant.eu.auth0.com/", "AUTH0_AUDIENCE": "https://api"])
-        XCTAssertEqual(c.issuer, "https://tenant.eu.auth0.com/")
-        XCTAssertEqual(c.audience, "https://api")
-        XCTAssertEqual(c.jwksSource, .url("https://tenant.eu.auth0.com/.well-known/jwks.json"))
-        XCTAssertEqual(c.algorithms, ["RS256"])
-        XCTAssertEqual(c.leewaySeconds, 60)
+        XCTAssertEqual(c.identity.issuer, "https://tenant.eu.auth0.com/")
+        XCTAssertEqual(c.identity.audience, "https://api")
+        XCTAssertEqual(c.identity.jwksSource, .url("https://tenant.eu.auth0.com/.well-known/jwks.json"))
+        XCTAssertEqual(c.identity.algorithms, ["RS256"])
+        XCTAssertEqual(c.identity.leewaySeconds, 60)
     }
 
     func testAlgorithmsAreAsymmetricOnly() {

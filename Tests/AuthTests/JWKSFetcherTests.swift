@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import Auth
-import RecstoreConfiguration
 import Foundation
 import XCTest
 

@@ -1,4 +1,5 @@
 import Auth
+import Operations
 import RecstoreConfiguration
 import CJWT
 import HTTP
@@ -26,7 +27,7 @@ final class JWTAuthenticatorTests: XCTestCase {
     }
 
     func testOptionsComeFromTheConfigurationOnlyAtTheEdge() throws {
-        var c = Configuration()
+        var c = IdentitySettings()
         c.issuer = "https://issuer.example/"
         c.audience = "api"
         c.algorithms = ["RS384"]
@@ -34,7 +35,7 @@ final class JWTAuthenticatorTests: XCTestCase {
         c.jwksSource = .file("/nonexistent/jwks.json")
         c.jwksTTLSeconds = 30
         c.jwksTimeoutSeconds = 2
-        XCTAssertEqual(AuthOptions(configuration: c),
+        XCTAssertEqual(AuthOptions(c),
                        AuthOptions(issuer: "https://issuer.example/", audience: "api", algorithms: ["RS384"], leewaySeconds: 5,
                                    jwksSource: .file("/nonexistent/jwks.json"), jwksTTLSeconds: 30, jwksTimeoutSeconds: 2))
     }

@@ -5,14 +5,14 @@ final class CORSOriginsTests: XCTestCase {
     let auth = ["AUTH0_DOMAIN": "tenant.eu.auth0.com", "AUTH0_AUDIENCE": "https://api.example"]
 
     func testNoneByDefault() throws {
-        XCTAssertEqual(try Configuration.load(auth).corsAllowOrigins, [])
-        XCTAssertEqual(try Configuration.load(auth.merging(["CORS_ALLOW_ORIGINS": "  "]) { $1 }).corsAllowOrigins, [])
+        XCTAssertEqual(try Configuration.load(auth).server.corsAllowOrigins, [])
+        XCTAssertEqual(try Configuration.load(auth.merging(["CORS_ALLOW_ORIGINS": "  "]) { $1 }).server.corsAllowOrigins, [])
     }
 
     func testCommaSeparatedExactOrigins() throws {
         let list = " http://localhost:5173, http://127.0.0.1:3000 ,https://app.example.com,,capacitor://localhost,http://[::1]:8080,https://app.example.com"
         let c = try Configuration.load(auth.merging(["CORS_ALLOW_ORIGINS": list]) { $1 })
-        XCTAssertEqual(c.corsAllowOrigins, ["http://localhost:5173", "http://127.0.0.1:3000", "https://app.example.com",
+        XCTAssertEqual(c.server.corsAllowOrigins, ["http://localhost:5173", "http://127.0.0.1:3000", "https://app.example.com",
                                             "capacitor://localhost", "http://[::1]:8080"])
     }
 

@@ -21,33 +21,33 @@ final class ConfigurationTests: XCTestCase {
 
     func testDefaults() throws {
         let c = try load([:])
-        XCTAssertEqual(c.storage, .local)
-        XCTAssertEqual(c.localStorageDir, "./uploads")
-        XCTAssertNil(c.bucket)
-        XCTAssertEqual(c.region, "us-east-1")
-        XCTAssertNil(c.s3Endpoint)
-        XCTAssertTrue(c.fallbackToLocal)
-        XCTAssertEqual(c.issuer, "https://tenant.eu.auth0.com/")
-        XCTAssertEqual(c.audience, "https://api.example")
-        XCTAssertEqual(c.jwksSource, .url("https://tenant.eu.auth0.com/.well-known/jwks.json"))
-        XCTAssertEqual(c.algorithms, ["RS256"])
-        XCTAssertEqual(c.leewaySeconds, 60)
-        XCTAssertEqual(c.retentionDays, 15)
-        XCTAssertEqual(c.maxUploadBytes, 536_870_912)
+        XCTAssertEqual(c.storage.mode, .local)
+        XCTAssertEqual(c.storage.localDirectory, "./uploads")
+        XCTAssertNil(c.storage.bucket)
+        XCTAssertEqual(c.storage.region, "us-east-1")
+        XCTAssertNil(c.storage.endpoint)
+        XCTAssertTrue(c.storage.fallbackToLocal)
+        XCTAssertEqual(c.identity.issuer, "https://tenant.eu.auth0.com/")
+        XCTAssertEqual(c.identity.audience, "https://api.example")
+        XCTAssertEqual(c.identity.jwksSource, .url("https://tenant.eu.auth0.com/.well-known/jwks.json"))
+        XCTAssertEqual(c.identity.algorithms, ["RS256"])
+        XCTAssertEqual(c.identity.leewaySeconds, 60)
+        XCTAssertEqual(c.retention.days, 15)
+        XCTAssertEqual(c.uploads.maxBytes, 536_870_912)
     }
 
     func testDomainIsNormalised() throws {
         let c = try Configuration.load(["AUTH0_DOMAIN": "https://tenant.auth0.com//", "AUTH0_AUDIENCE": "a"])
-        XCTAssertEqual(c.issuer, "https://tenant.auth0.com/")
-        XCTAssertEqual(c.jwksSource, .url("https://tenant.auth0.com/.well-known/jwks.json"))
+        XCTAssertEqual(c.identity.issuer, "https://tenant.auth0.com/")
+        XCTAssertEqual(c.identity.jwksSource, .url("https://tenant.auth0.com/.well-known/jwks.json"))
     }
 
     func testExplicitIssuerAndJWKSWin() throws {
         let c = try load(["AUTH0_ISSUER": "http://127.0.0.1:9999/", "AUTH0_JWKS_URL": "http://127.0.0.1:9999/jwks.json"])
-        XCTAssertEqual(c.issuer, "http://127.0.0.1:9999/")
-        XCTAssertEqual(c.jwksSource, .url("http://127.0.0.1:9999/jwks.json"))
+        XCTAssertEqual(c.identity.issuer, "http://127.0.0.1:9999/")
+        XCTAssertEqual(c.identity.jwksSource, .url("http://127.0.0.1:9999/jwks.json"))
         let f = try load(["AUTH0_JWKS_FILE": "/tmp/jwks.json", "AUTH0_JWKS_URL": "https://x/jwks.json"])
-        XCTAssertEqual(f.jwksSource, .file("/tmp/jwks.json"))
+        XCTAssertEqual(f.identity.jwksSource, .file("/tmp/jwks.json"))
     }
 
     func testRefusesToStartOpen() {
@@ -65,8 +65,8 @@ final class ConfigurationTests: XCTestCase {
     func testStorageOnlyCommandsNeedNoIdentity() throws {
         let c = try Configuration.load(["STORAGE": "S3", "AWS_S3_BUCKET_NAME": "recordings", "AUTH0_AUDIENCE": "a"],
                                        requireIdentity: false)
-        XCTAssertEqual(c.bucket, "recordings")
-        XCTAssertEqual(c.issuer, "")
+        XCTAssertEqual(c.storage.bucket, "recordings")
+        XCTAssertEqual(c.identity.issuer, "")
         XCTAssertThrowsError(try Configuration.load(["STORAGE": "S3"], requireIdentity: false))
     }
 
@@ -80,18 +80,18 @@ final class ConfigurationTests: XCTestCase {
         let c = try load(["STORAGE": "s3", "STUDY_BUDDY_BUCKET_NAME": "my-bucket", "AWS_DEFAULT_REGION": "eu-west-3",
                           "AWS_ENDPOINT_URL": "http://127.0.0.1:5000/", "S3_FALLBACK_TO_LOCAL": "false",
                           "LOCAL_STORAGE_DIR": "/srv/recordings"])
-        XCTAssertEqual(c.storage, .s3)
-        XCTAssertEqual(c.bucket, "my-bucket")
-        XCTAssertEqual(c.region, "eu-west-3")
-        XCTAssertEqual(c.s3Endpoint, "http://127.0.0.1:5000")
-        XCTAssertFalse(c.fallbackToLocal)
-        XCTAssertEqual(c.localStorageDir, "/srv/recordings")
+        XCTAssertEqual(c.storage.mode, .s3)
+        XCTAssertEqual(c.storage.bucket, "my-bucket")
+        XCTAssertEqual(c.storage.region, "eu-west-3")
+        XCTAssertEqual(c.storage.endpoint, "http://127.0.0.1:5000")
+        XCTAssertFalse(c.storage.fallbackToLocal)
+        XCTAssertEqual(c.storage.localDirectory, "/srv/recordings")
         let preferred = try load(["AWS_S3_BUCKET_NAME": "first", "STUDY_BUDDY_BUCKET_NAME": "second",
                                   "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "eu-west-1",
                                   "AWS_ENDPOINT_URL_S3": "https://s3.example", "AWS_ENDPOINT_URL": "https://other"])
-        XCTAssertEqual(preferred.bucket, "first")
-        XCTAssertEqual(preferred.region, "us-west-2")
-        XCTAssertEqual(preferred.s3Endpoint, "https://s3.example")
+        XCTAssertEqual(preferred.storage.bucket, "first")
+        XCTAssertEqual(preferred.storage.region, "us-west-2")
+        XCTAssertEqual(preferred.storage.endpoint, "https://s3.example")
     }
 
     func testEachBadValueIsRefusedNamingItsVariable() {
@@ -110,12 +110,12 @@ final class ConfigurationTests: XCTestCase {
     }
 
     func testAcceptedSpellings() throws {
-        XCTAssertEqual(try load(["S3_FALLBACK_TO_LOCAL": "No"]).fallbackToLocal, false)
-        XCTAssertEqual(try load(["S3_FALLBACK_TO_LOCAL": "1"]).fallbackToLocal, true)
-        XCTAssertEqual(try load(["JWT_ALGORITHMS": "rs256, RS512"]).algorithms, ["RS256", "RS512"])
-        XCTAssertEqual(try load(["RETENTION_DAYS": " 30 "]).retentionDays, 30)
-        XCTAssertEqual(try load(["MAX_UPLOAD_BYTES": "1048576"]).maxUploadBytes, 1_048_576)
-        XCTAssertEqual(try load(["STORAGE": ""]).storage, .local)
+        XCTAssertEqual(try load(["S3_FALLBACK_TO_LOCAL": "No"]).storage.fallbackToLocal, false)
+        XCTAssertEqual(try load(["S3_FALLBACK_TO_LOCAL": "1"]).storage.fallbackToLocal, true)
+        XCTAssertEqual(try load(["JWT_ALGORITHMS": "rs256, RS512"]).identity.algorithms, ["RS256", "RS512"])
+        XCTAssertEqual(try load(["RETENTION_DAYS": " 30 "]).retention.days, 30)
+        XCTAssertEqual(try load(["MAX_UPLOAD_BYTES": "1048576"]).uploads.maxBytes, 1_048_576)
+        XCTAssertEqual(try load(["STORAGE": ""]).storage.mode, .local)
     }
 
     func testBucketNames() {

@@ -40,7 +40,7 @@ final class SingleWordValuesTests: XCTestCase {
 
     func testSurroundingSpacesAndPlainValuesStillLoad() throws {
         let c = try Configuration.load(auth.merging(["AUTH0_ISSUER": "  https://tenant.eu.auth0.com/  "]) { $1 })
-        XCTAssertEqual(c.issuer, "https://tenant.eu.auth0.com/")
-        XCTAssertEqual(c.audience, "https://api.example")
+        XCTAssertEqual(c.identity.issuer, "https://tenant.eu.auth0.com/")
+        XCTAssertEqual(c.identity.audience, "https://api.example")
     }
 }

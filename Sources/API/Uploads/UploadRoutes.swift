@@ -30,7 +30,7 @@ struct UploadRoutes {
         h.set("Tus-Resumable", TusHeaders.version)
         h.set("Tus-Version", TusHeaders.version)
         h.set("Tus-Extension", TusHeaders.extensions)
-        h.set("Tus-Max-Size", String(context.configuration.maxUploadBytes))
+        h.set("Tus-Max-Size", String(context.options.maxUploadBytes))
         return Response(status: Status(204), headers: h)
     }
 
@@ -46,7 +46,7 @@ struct UploadRoutes {
             guard let length = try TusHeaders.integer(request, "Upload-Length") else {
                 throw HTTPError.badRequest("Upload-Length is required.")
             }
-            let max = context.configuration.maxUploadBytes
+            let max = context.options.maxUploadBytes
             guard length <= max else { throw HTTPError.tooLarge("Upload-Length is above the limit of \(max) bytes.") }
             let metadata = try TusHeaders.metadata(request)
             let withBody = TusHeaders.hasOffsetBody(request)
@@ -80,7 +80,7 @@ struct UploadRoutes {
         }
     }
 
-    func expiry(_ now: Date) -> Date { now.addingTimeInterval(TimeInterval(context.configuration.uploadExpirySeconds)) }
+    func expiry(_ now: Date) -> Date { now.addingTimeInterval(TimeInterval(context.options.uploadExpirySeconds)) }
 
     /// The caller's live upload named by the path, else 404 (another caller's id
     /// too). An expired upload is reclaimed on the way.

@@ -1,4 +1,5 @@
 import Auth
+import Operations
 import RecstoreConfiguration
 import Foundation
 import HTTP
@@ -36,7 +37,7 @@ final class Fixture {
         var env = ["AUTH0_ISSUER": Self.issuer, "AUTH0_AUDIENCE": Self.audience, "AUTH0_JWKS_URL": server.url]
         env.merge(extraEnvironment) { _, new in new }
         let configuration = try Configuration.load(env)
-        auth = JWTAuthenticator(configuration: configuration, clock: clock.function)
+        auth = JWTAuthenticator(options: AuthOptions(configuration.identity), clock: clock.function)
     }
 
     deinit { server.stop() }
