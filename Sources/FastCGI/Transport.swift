@@ -71,15 +71,16 @@ public struct Transport: Sendable {
             : outcome == .clientGone ? "client gone"
             : bodyTimedOut ? "request body too slow"
             : input.wasAborted ? "request body cut short" : nil
-        var fields: [(String, Any)] = [
-            ("request_id", request.requestID), ("method", request.method), ("path", request.rawPath),
-            ("status", sender.status.rawValue), ("bytes_in", input.bytesRead), ("bytes_out", sender.bodyBytes),
-            ("duration_ms", duration),
+        var fields: [(String, LogValue)] = [
+            ("request_id", .string(request.requestID)), ("method", .string(request.method)),
+            ("path", .string(request.rawPath)), ("status", .int(Int(sender.status.rawValue))),
+            ("bytes_in", .int(Int(input.bytesRead))), ("bytes_out", .int(Int(sender.bodyBytes))),
+            ("duration_ms", .double(duration)),
         ]
-        if let interruption { fields.append(("interrupted", interruption)) }
-        if bodyUnread && request.method != "GET" && request.method != "HEAD" { fields.append(("body_unread", true)) }
-        fields += RequestCounters.take().map { ($0.0, $0.1 as Any) }
-        Log.emit(.info, "request", fields: fields)
+        if let interruption { fields.append(("interrupted", .string(interruption))) }
+        if bodyUnread && request.method != "GET" && request.method != "HEAD" { fields.append(("body_unread", .bool(true))) }
+        for (name, count) in RequestCounters.take() { fields.append((name, .int(count))) }
+        Log.emit(.info, "request", values: fields)
         if milliseconds / 1000 > RequestContext.slowRequestSeconds {
             Metrics.slowRequest()
             Log.emit(.warning, "slow request", fields: [
