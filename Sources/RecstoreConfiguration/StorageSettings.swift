@@ -12,6 +12,11 @@ public struct StorageSettings: Sendable {
     /// An S3-compatible endpoint (path-style addressing), or nil for AWS.
     public var endpoint: String?
     public var fallbackToLocal = true
+    /// A LOCAL listing is reused while its top directory is unchanged (every write
+    /// through recstore touches it); every file of it is checked again at least this
+    /// often, so edits made by hand inside a session show within it
+    /// (`LISTING_RECHECK_SECONDS`).
+    public var listingRecheckSeconds: Double = 1
 
     public init() {}
 
@@ -40,6 +45,7 @@ public struct StorageSettings: Sendable {
             endpoint = v.hasSuffix("/") ? String(v.dropLast()) : v
         }
         if let b = try reader.boolean("S3_FALLBACK_TO_LOCAL") { fallbackToLocal = b }
+        if let n = try reader.seconds("LISTING_RECHECK_SECONDS", maximum: 86_400) { listingRecheckSeconds = n }
         if mode == .s3 && bucket == nil {
             throw ConfigurationError("AWS_S3_BUCKET_NAME", "is required when STORAGE=S3")
         }

@@ -23,8 +23,10 @@ public final class LocalStore: ObjectStore {
     /// Answers of listings by file name, given again while nothing under them changed.
     let listings: ListingMemo
 
-    public convenience init(root: String) {
-        self.init(root: root, smallFiles: SmallFileCache(), listings: ListingMemo())
+    /// `listingRecheckSeconds`: how old a reused listing's full check may get
+    /// (`ListingMemo.fullCheckSeconds`).
+    public convenience init(root: String, listingRecheckSeconds: Double = 1) {
+        self.init(root: root, smallFiles: SmallFileCache(), listings: ListingMemo(fullCheckSeconds: listingRecheckSeconds))
     }
 
     init(root: String, smallFiles: SmallFileCache, listings: ListingMemo = ListingMemo()) {

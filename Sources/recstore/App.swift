@@ -12,7 +12,8 @@ import Storage
 enum App {
     static func makeResponder(_ configuration: Configuration) throws -> Responder {
         let authenticator = JWTAuthenticator(options: AuthOptions(configuration.identity))
-        let local = LocalStore(root: configuration.storage.localDirectory)
+        let local = LocalStore(root: configuration.storage.localDirectory,
+                               listingRecheckSeconds: configuration.storage.listingRecheckSeconds)
         let bucket = try Stores.bucket(configuration)
         let storage = StorageService(configuration: configuration, local: local, s3: bucket)
         // Resumable uploads live in the active store (see `UploadStore`).

@@ -36,6 +36,14 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(c.uploads.maxBytes, 536_870_912)
     }
 
+    func testListingRecheckSeconds() throws {
+        XCTAssertEqual(try load([:]).storage.listingRecheckSeconds, 1)
+        XCTAssertEqual(try load(["LISTING_RECHECK_SECONDS": "0.25"]).storage.listingRecheckSeconds, 0.25)
+        for bad in ["0", "-1", "soon", "86401"] {
+            XCTAssertEqual(refusal(auth.merging(["LISTING_RECHECK_SECONDS": bad]) { $1 }), "LISTING_RECHECK_SECONDS", bad)
+        }
+    }
+
     func testDomainIsNormalised() throws {
         let c = try Configuration.load(["AUTH0_DOMAIN": "https://tenant.auth0.com//", "AUTH0_AUDIENCE": "a"])
         XCTAssertEqual(c.identity.issuer, "https://tenant.auth0.com/")
