@@ -4,11 +4,10 @@ import Glibc
 
 /// Before a connection with unread input is cut, the web server must have taken the
 /// whole response. An early answer (413 for an upload over the limit, say) is written
-/// while nginx is still busy sending the body; nginx stops sending once it reads the
-/// answer, but on a busy host it may send more than the discard allows first. Cutting
-/// then fails nginx's next write before it has read the answer, and the client gets
-/// nginx's own HTML 413 page or a truncated body instead of ours (seen about once in
-/// a hundred saves over the limit on a loaded 2-core machine).
+/// while nginx is still busy sending the body, and it goes on sending until it has
+/// finished with the answer (see `UnreadBodyDiscard`). A cut before nginx has even
+/// read the answer fails its next write, and the client gets nginx's own HTML 413
+/// page or a truncated body instead of ours.
 ///
 /// So: until the socket's send queue is empty (`SIOCOUTQ`: bytes the peer has not
 /// read, on a unix socket; not yet acknowledged, over TCP) or `until`, keep reading

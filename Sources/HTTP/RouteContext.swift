@@ -4,15 +4,12 @@
 /// timings, the storage deadline) live in `Diagnostics.RequestContext` and
 /// `Storage.Deadline` instead.
 public struct RouteContext: Sendable {
-    /// nginx's `$request_id` (or the responder's own), as on the request.
-    public let requestID: String
     /// The matched template, e.g. `/api/v1/recordings/{user_id}/{session_id}`.
     public let template: String
     /// The template's `{name}` parameters, each percent-decoded once.
     public let parameters: [String: String]
 
-    public init(requestID: String, template: String, parameters: [String: String] = [:]) {
-        self.requestID = requestID
+    public init(template: String, parameters: [String: String] = [:]) {
         self.template = template
         self.parameters = parameters
     }

@@ -78,7 +78,7 @@ public final class Router: Responder {
     /// context too, where the transport labels the request's metrics with it.
     private func run(_ route: Route, _ parameters: [String: String], _ request: Request) throws -> Response {
         RequestContext.current?.route = route.templateIndex
-        let context = RouteContext(requestID: request.requestID, template: templates[route.templateIndex],
+        let context = RouteContext(template: templates[route.templateIndex],
                                    parameters: parameters)
         return try route.handler(request, context)
     }
