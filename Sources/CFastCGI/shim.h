@@ -2,4 +2,6 @@
 #define RECSTORE_CFASTCGI_SHIM_H
 #include <fcgiapp.h>
 #include <fcgios.h>
+/* epoll, for the workers' wait for connections (Glibc's Swift module leaves it out). */
+#include <sys/epoll.h>
 #endif

@@ -112,9 +112,11 @@ final class FCGXInput: BodyStream {
 /// records in 13 write(2) calls (bench/results.md). Here up to `smallLimit` bytes
 /// are gathered (a head and a small body: one record, one call, as before); anything
 /// larger goes out from the caller's memory, without a copy, in records of up to
-/// `maxRecordContent` bytes, many records per sendmsg(2). libfcgi's stream itself is
-/// never written to: closing it (FCGX_FClose / FCGX_Finish_r) still writes the end
-/// of the stream and FCGI_END_REQUEST, after everything flushed here.
+/// `maxRecordContent` bytes, many records per sendmsg(2). Closing libfcgi's stream
+/// (FCGX_FClose / FCGX_Finish_r) writes the end of the stream and FCGI_END_REQUEST,
+/// after everything sent here. What is still gathered at `flush()` is handed to that
+/// stream (`closingStream`), so a small response, its end of stream and
+/// FCGI_END_REQUEST leave in one write: one wake-up for the web server, not two.
 ///
 /// A failed write means the web server (and so the client) is gone.
 final class FCGXOutput {
@@ -129,6 +131,9 @@ final class FCGXOutput {
 
     private let socket: Int32
     private let requestID: UInt16
+    /// libfcgi's stdout stream of the request, not yet written to (nil: `flush()`
+    /// sends what is gathered itself).
+    private let closingStream: UnsafeMutablePointer<FCGX_Stream>?
     /// What is gathered, `pendingCount` bytes of `smallLimit` from offset 8 (allocated
     /// at first use, with room for a record header before and padding after, so a small
     /// response is one contiguous send). Raw memory and memcpy: Array.append of a raw
@@ -137,10 +142,12 @@ final class FCGXOutput {
     private var pendingCount = 0
     private(set) var failed = false
 
-    /// `socket` and `requestID`: the accepted request's connection and FastCGI id.
-    init(socket: Int32, requestID: Int32) {
+    /// `socket` and `requestID`: the accepted request's connection and FastCGI id;
+    /// `closingStream`: its libfcgi stdout stream, which must not have been written to.
+    init(socket: Int32, requestID: Int32, closingStream: UnsafeMutablePointer<FCGX_Stream>? = nil) {
         self.socket = socket
         self.requestID = UInt16(truncatingIfNeeded: requestID)
+        self.closingStream = closingStream
     }
 
     deinit { pending?.deallocate() }
@@ -172,6 +179,14 @@ final class FCGXOutput {
         guard !failed, pendingCount > 0, let buffer = pending else { return }
         let length = pendingCount
         pendingCount = 0
+        if let stream = closingStream {
+            // Buffered by libfcgi (8 KiB) and written when the stream is closed, with
+            // the end of the stream and FCGI_END_REQUEST.
+            if FCGX_PutStr(buffer.assumingMemoryBound(to: CChar.self) + 8, Int32(length), stream) != Int32(length) {
+                failed = true
+            }
+            return
+        }
         let pad = (8 - length % 8) % 8
         Self.fillHeader(buffer, requestID: requestID, length: length, padding: pad)
         (buffer + 8 + length).initializeMemory(as: UInt8.self, repeating: 0, count: pad)

@@ -7,11 +7,25 @@ import HTTP
 import Synchronization
 
 /// One worker process's request loop: `threads` threads, each with its own
-/// `FCGX_Request`, taking turns to accept on the shared listening socket.
+/// `FCGX_Request`, each waiting for connections on the shared listening socket.
+///
+/// Each thread waits in its own epoll instance, where the listening socket is
+/// registered with `EPOLLEXCLUSIVE`: a new connection wakes one waiting thread (of
+/// all the workers' threads), not every one. Waiting in poll(2) under an accept mutex
+/// (the shape libfcgi's threaded example has) woke the waiting thread of every
+/// worker for each connection, all but one to find EAGAIN, and handed the mutex on
+/// with another wake-up; once requests were quick, the threads spent a quarter of
+/// their CPU spinning in the mutex (bench/results.md).
 ///
 /// Stopping is graceful: `stop()` (or a signal handler writing a byte to
-/// `stopDescriptor`) wakes the thread waiting to accept; no thread accepts again;
-/// requests in flight run to completion; then `run()` returns.
+/// `stopDescriptor`) makes the stop pipe readable, which every thread's epoll
+/// instance watches; a thread accepts no new connection once it has seen it (not
+/// even one it was woken for: `--max-requests` means at most that many; the
+/// connection stays queued, and level-triggered instances that reported the socket
+/// before, or the replacement worker's new ones, see it at their next wait). Once no thread
+/// is waiting or accepting, the listening socket is closed, so that queued
+/// connections go to the other workers (or are refused once every process has closed
+/// it); requests in flight run to completion; then `run()` returns.
 public final class FastCGIWorker: Sendable {
     private let listeningFD: Int32
     private let threadCount: Int
@@ -19,12 +33,14 @@ public final class FastCGIWorker: Sendable {
     private let transport: Transport
     private let stopRead: Int32
     private let stopWrite: Int32
-    /// Held while waiting for and accepting a connection, so one thread at a time
-    /// accepts (libfcgi's own threaded example does the same). The value is true
-    /// once the worker is stopping.
-    private let acceptState = Mutex<Bool>(false)
     private let served = Atomic<Int>(0)
     private let listenerFailed = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
+    /// Threads between finishing a request (or starting) and accepting the next
+    /// connection: while any is, the listening descriptor must stay open.
+    private let accepting = Atomic<Int>(0)
+    /// Unix-domain connections do not inherit the listening socket's timeouts.
+    private let acceptedNeedSendTimeout: Bool
 
     /// - Parameters:
     ///   - listeningFD: the shared listening socket (fd 0 in a spawned worker); the worker closes it when it stops.
@@ -33,15 +49,24 @@ public final class FastCGIWorker: Sendable {
     public init(listeningFD: Int32, threads: Int, maxRequests: Int = 0, responder: Responder,
                 bodyDeadline: BodyDeadline = .standard) throws(ListenerError) {
         guard FCGX_Init() == 0 else { throw ListenerError("FCGX_Init failed") }
-        // Several processes wake up for one connection; the losers must get EAGAIN
-        // and go back to waiting, not sit in accept() where a stop cannot reach them.
+        // A thread woken for a connection another process took must get EAGAIN and
+        // go back to waiting, not sit in accept() where a stop cannot reach it.
         let flags = fcntl(listeningFD, F_GETFL)
         guard flags >= 0, fcntl(listeningFD, F_SETFL, flags | O_NONBLOCK) == 0 else {
             throw ListenerError("fd \(listeningFD) is not usable: \(errorText())")
         }
-        // Accepted connections inherit this from the listening socket: a peer that
-        // connects and then says nothing cannot hold the accept turn for long.
-        Self.setTimeouts(listeningFD, seconds: Self.handshakeTimeout)
+        // TCP connections inherit both from the listening socket (a peer that connects
+        // and then says nothing cannot hold a thread for long); unix-domain ones
+        // inherit neither, and there libfcgi closes a connection that sends nothing
+        // for 2 s before it reads the parameters.
+        Self.setTimeout(listeningFD, SO_RCVTIMEO, seconds: Self.handshakeTimeout)
+        Self.setTimeout(listeningFD, SO_SNDTIMEO, seconds: Self.connectionTimeout)
+        var address = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let family = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listeningFD, $0, &length) }
+        } == 0 ? Int32(address.ss_family) : AF_UNIX
+        self.acceptedNeedSendTimeout = family == AF_UNIX
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw ListenerError("pipe: \(errorText())") }
         for fd in fds {
@@ -78,9 +103,12 @@ public final class FastCGIWorker: Sendable {
     public func run() -> Bool {
         let threads = (0..<threadCount).map { _ in NativeThread { [self] in self.serveRequests() } }
         waitForStop()
-        acceptState.withLock { $0 = true }
-        // No thread accepts any more: let connections still queued go to the other
-        // workers, or be refused once every process has closed the socket.
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        // Each accept phase ends within its own bounds (libfcgi reads the parameters
+        // of a connection it accepted within 2 s on a unix socket, `handshakeTimeout`
+        // over TCP); the limit here only guards against a bug keeping one open.
+        let limit = ContinuousClock.now + .seconds(15)
+        while accepting.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.now < limit { usleep(1000) }
         close(listeningFD)
         for thread in threads { thread.join() }
         return !listenerFailed.load(ordering: .relaxed)
@@ -92,10 +120,16 @@ public final class FastCGIWorker: Sendable {
     }
 
     private func serveRequests() {
+        guard let waiter = ConnectionWaiter(listeningFD: listeningFD, stopFD: stopRead) else {
+            Log.error("epoll failed", ["error": errorText()])
+            failListener()
+            return
+        }
+        defer { waiter.close() }
         let request = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
         defer { request.deallocate() }
         FCGX_InitRequest(request, listeningFD, 0)
-        while accept(into: request) {
+        while accept(into: request, waiter: waiter) {
             transport.serve(request)
             let count = served.add(1, ordering: .relaxed).newValue
             if maxRequests > 0 && count >= maxRequests { stop() }
@@ -104,47 +138,48 @@ public final class FastCGIWorker: Sendable {
     }
 
     /// Waits for a connection or the stop; true with a request accepted into `request`.
-    private func accept(into request: UnsafeMutablePointer<FCGX_Request>) -> Bool {
-        acceptState.withLock { stopping -> Bool in
-            while !stopping {
-                var fds = [pollfd(fd: listeningFD, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: stopRead, events: Int16(POLLIN), revents: 0)]
-                let ready = poll(&fds, 2, -1)
-                if ready < 0 {
-                    if errno == EINTR { continue }
-                    Log.error("poll failed", ["error": errorText()])
-                    failListener()
-                    stopping = true
-                    break
-                }
-                if fds[1].revents != 0 {
-                    stopping = true
-                    break
-                }
-                if fds[0].revents & Int16(POLLERR | POLLNVAL) != 0 {
-                    Log.error("the listening socket failed", ["fd": Int(listeningFD)])
-                    failListener()
-                    stopping = true
-                    break
-                }
-                guard fds[0].revents != 0 else { continue }
+    private func accept(into request: UnsafeMutablePointer<FCGX_Request>, waiter: ConnectionWaiter) -> Bool {
+        accepting.add(1, ordering: .sequentiallyConsistent)
+        defer { accepting.subtract(1, ordering: .sequentiallyConsistent) }
+        // Seen after the count went up: `run()` closes the socket only once the count
+        // is 0 after it set `stopping`, so from here the descriptor stays open.
+        if stopping.load(ordering: .sequentiallyConsistent) { return false }
+        while true {
+            let readiness: ConnectionWaiter.Readiness
+            do {
+                readiness = try waiter.wait()
+            } catch {
+                Log.error("waiting for connections failed", ["error": errorText(error.code)])
+                failListener()
+                return false
+            }
+            if readiness.listenerFailed {
+                Log.error("the listening socket failed", ["fd": Int(listeningFD)])
+                failListener()
+                return false
+            }
+            if readiness.stop { return false }
+            if readiness.connection {
                 let status = FCGX_Accept_r(request)
                 if status == 0 {
                     // From here the web server's own timeouts govern; ours only ends a
-                    // request whose peer vanished without closing (a dead host).
-                    Self.setTimeouts(request.pointee.ipcFd, seconds: Self.connectionTimeout)
+                    // write to a peer that stopped reading or vanished without closing
+                    // (a dead host). Reads need none here: every read of the body sets
+                    // its own deadline (`FCGXInput`).
+                    if acceptedNeedSendTimeout {
+                        Self.setTimeout(request.pointee.ipcFd, SO_SNDTIMEO, seconds: Self.connectionTimeout)
+                    }
                     return true
                 }
                 switch -status {
                 case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED, EPROTO, ECONNRESET:
-                    continue // another process took it, or the peer gave up
+                    break // another thread took it, or the peer gave up
                 default:
                     // e.g. EMFILE: back off a little instead of spinning.
                     Log.error("accept failed", ["error": status < 0 && status > -4096 ? errorText(-status) : "libfcgi error \(status)"])
                     usleep(50_000)
                 }
             }
-            return false
         }
     }
 
@@ -154,11 +189,9 @@ public final class FastCGIWorker: Sendable {
     /// fastcgi_send_timeout / fastcgi_read_timeout.
     static let connectionTimeout = 330
 
-    static func setTimeouts(_ fd: Int32, seconds: Int) {
+    static func setTimeout(_ fd: Int32, _ option: Int32, seconds: Int) {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
-        let size = socklen_t(MemoryLayout<timeval>.size)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, size)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, size)
+        setsockopt(fd, SOL_SOCKET, option, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     private func failListener() {

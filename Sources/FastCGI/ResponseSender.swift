@@ -41,10 +41,13 @@ final class ResponseSender {
     }
 
     private func deliver(_ original: Response) throws -> Outcome {
-        var response = original
-        // Every answer under /api/v1, errors and fallbacks included, is private.
-        if PrivateResponses.applies(to: request.rawPath) { PrivateResponses.mark(&response.headers) }
-        response.headers.set("X-Request-ID", request.requestID)
+        let response = original
+        // Fields the transport sets, replacing any the response has. Every answer
+        // under /api/v1, errors and fallbacks included, is private.
+        var set: [(name: String, value: String)] = []
+        set.reserveCapacity(4)
+        if PrivateResponses.applies(to: request.rawPath) { set += PrivateResponses.fields }
+        set.append(("X-Request-ID", request.requestID))
         let code = response.status.rawValue
         let mayHaveBody = !(100..<200).contains(code) && code != 204 && code != 304
         let sendsBody = mayHaveBody && request.method != "HEAD"
@@ -53,15 +56,15 @@ final class ResponseSender {
         case .empty, .bytes:
             var bytes: [UInt8] = []
             if case .bytes(let b) = response.body { bytes = b }
-            if mayHaveBody { response.headers.set("Content-Length", String(bytes.count)) }
-            try writeHead(response)
+            if mayHaveBody { set.append(("Content-Length", String(bytes.count))) }
+            try writeHead(response, set)
             if sendsBody { try writeBody(bytes) }
             return .complete
 
         case .file(let path, let offset, let length):
-            if mayHaveBody { response.headers.set("Content-Length", String(length)) }
+            if mayHaveBody { set.append(("Content-Length", String(length))) }
             guard sendsBody else {
-                try writeHead(response)
+                try writeHead(response, set)
                 return .complete
             }
             // O_NOFOLLOW: a symlink planted in the storage tree never leads outside it.
@@ -73,16 +76,17 @@ final class ResponseSender {
                 return try deliver(ErrorResponse.response(for: failure, request: request, unhandled: "cannot open response file"))
             }
             defer { close(fd) }
-            try writeHead(response)
+            try writeHead(response, set)
             return try copy(fd: fd, offset: offset, length: length)
 
         case .stream(let produce):
             guard sendsBody else {
-                try writeHead(response)
+                try writeHead(response, set)
                 return .complete
             }
             status = response.status
-            pendingHead = ResponseHead.serialize(status: response.status, headers: response.headers, requestID: request.requestID)
+            pendingHead = ResponseHead.serialize(status: response.status, headers: response.headers, setting: set,
+                                                 requestID: request.requestID)
             do {
                 try produce(StreamWriter(sender: self))
             } catch {
@@ -123,10 +127,11 @@ final class ResponseSender {
         return .complete
     }
 
-    private func writeHead(_ response: Response) throws {
+    private func writeHead(_ response: Response, _ set: [(name: String, value: String)]) throws {
         status = response.status
         headSent = true
-        try output.put(ResponseHead.serialize(status: response.status, headers: response.headers, requestID: request.requestID))
+        try output.put(ResponseHead.serialize(status: response.status, headers: response.headers, setting: set,
+                                              requestID: request.requestID))
     }
 
     fileprivate func sendPendingHead() throws {

@@ -14,6 +14,9 @@ public struct Headers: Sendable, Sequence {
     }
 
     public mutating func remove(_ name: String) {
+        // Looked for first: most calls find nothing, and removeAll(where:) would
+        // still make the storage unique and walk it through a closure.
+        guard fields.contains(where: { $0.name.caseInsensitiveEquals(name) }) else { return }
         fields.removeAll { $0.name.caseInsensitiveEquals(name) }
     }
 
@@ -27,10 +30,22 @@ public struct Headers: Sendable, Sequence {
 }
 
 extension String {
+    /// ASCII case-insensitive equality (header names are ASCII tokens).
     @inlinable
     public func caseInsensitiveEquals(_ other: String) -> Bool {
         let a = utf8, b = other.utf8
         guard a.count == b.count else { return false }
+        let fast = a.withContiguousStorageIfAvailable { x in
+            b.withContiguousStorageIfAvailable { y in
+                for i in 0..<x.count where x[i] != y[i] {
+                    // Equal apart from case only if both are the same letter.
+                    let lx = x[i] | 0x20
+                    if lx != y[i] | 0x20 || lx < 0x61 || lx > 0x7A { return false }
+                }
+                return true
+            }
+        }
+        if let result = fast ?? nil { return result }
         for (x, y) in zip(a, b) where x != y {
             let lx = (x >= 65 && x <= 90) ? x + 32 : x
             let ly = (y >= 65 && y <= 90) ? y + 32 : y

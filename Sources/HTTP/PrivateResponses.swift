@@ -7,8 +7,9 @@ public enum PrivateResponses {
         path == "/api/v1" || path.hasPrefix("/api/v1/")
     }
 
+    public static let fields: [(name: String, value: String)] = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
+
     public static func mark(_ headers: inout Headers) {
-        headers.set("Cache-Control", "no-store")
-        headers.set("X-Content-Type-Options", "nosniff")
+        for (name, value) in fields { headers.set(name, value) }
     }
 }

@@ -13,11 +13,11 @@ public final class Request {
     public let body: BodyStream
     /// Non-HTTP parameters the front end passed (FastCGI params such as
     /// `RECSTORE_ACCEL_PREFIX`); empty behind other front ends and in tests.
-    public let serverParameters: [String: String]
+    public let serverParameters: ServerParameters
 
     public init(method: String, rawPath: String, rawQuery: String = "", headers: Headers = Headers(),
                 requestID: String = RequestID.make(), body: BodyStream = BufferedBody(),
-                serverParameters: [String: String] = [:]) {
+                serverParameters: ServerParameters = [:]) {
         self.method = method
         self.rawPath = rawPath
         self.rawQuery = rawQuery
@@ -29,7 +29,7 @@ public final class Request {
 
     /// Builds a request from a request target such as `/a/b?x=1`.
     public convenience init(method: String, target: String, headers: Headers = Headers(), body: BodyStream = BufferedBody(),
-                            serverParameters: [String: String] = [:]) {
+                            serverParameters: ServerParameters = [:]) {
         if let q = target.firstIndex(of: "?") {
             self.init(method: method, rawPath: String(target[..<q]), rawQuery: String(target[target.index(after: q)...]),
                       headers: headers, body: body, serverParameters: serverParameters)

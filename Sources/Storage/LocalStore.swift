@@ -263,8 +263,12 @@ public final class LocalStore: ObjectStore {
         // (SmallFileCache says why that is safe with other writers).
         let p = try path(for: key)
         var current = stat()
-        if lstat(p, &current) == 0, POSIXFile.isRegular(current), let bytes = smallFiles.bytes(key, matching: current) {
-            return (bytes, Self.info(key, current))
+        if lstat(p, &current) == 0 {
+            if POSIXFile.isRegular(current), let bytes = smallFiles.bytes(key, matching: current) {
+                return (bytes, Self.info(key, current))
+            }
+        } else if errno == ENOENT {
+            throw StorageError.notFound(key)  // no need to try opening it as well
         }
         guard let (fd, st) = try openExisting(key) else { throw StorageError.notFound(key) }
         defer { close(fd) }

@@ -77,7 +77,7 @@ final class Harness {
 
     @discardableResult
     func send(_ method: String, _ target: String, as user: String? = "auth0|alice", headers: [(String, String)] = [],
-              body: [UInt8] = [], server: [String: String] = [:]) -> Reply {
+              body: [UInt8] = [], server: ServerParameters = [:]) -> Reply {
         var h = Headers(headers)
         if let user { h.set("Authorization", "Bearer \(user)") }
         let request = Request(method: method, target: target, headers: h, body: BufferedBody(body, maxRead: 7000),

@@ -65,5 +65,22 @@ final class ParametersTests: XCTestCase {
 
     func testFirstOfRepeatedParametersWins() {
         XCTAssertEqual(FastCGIParameters([("A", "1"), ("A", "2")])["A"], "1")
+        let r = request([("REQUEST_URI", "/first"), ("HTTP_X_TOKEN", "one"), ("REQUEST_URI", "/second"),
+                         ("HTTP_X_TOKEN", "two"), ("REQUEST_METHOD", "PUT"), ("REQUEST_METHOD", "GET")])
+        XCTAssertEqual(r.rawPath, "/first")
+        XCTAssertEqual(r.method, "PUT")
+        XCTAssertEqual(r.headers.fields.filter { $0.name == "X-Token" }.map(\.value), ["one"])
+    }
+
+    func testOnlyTheExactNamesHaveTheirMeaning() {
+        // Names are matched byte for byte: another case or a prefix is just a server parameter.
+        let r = request([("request_uri", "/lower"), ("REQUEST_URI_X", "/longer"), ("REQUEST_URI", "/real"),
+                         ("HTTP_", "no name"), ("CONTENT_TYPEX", "x")])
+        XCTAssertEqual(r.rawPath, "/real")
+        XCTAssertEqual(r.serverParameters["request_uri"], "/lower")
+        XCTAssertEqual(r.serverParameters["REQUEST_URI_X"], "/longer")
+        XCTAssertEqual(r.serverParameters["HTTP_"], "no name")
+        XCTAssertNil(r.headers["Content-Type"])
+        XCTAssertTrue(r.headers.fields.isEmpty)
     }
 }

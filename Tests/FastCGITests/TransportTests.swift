@@ -250,6 +250,29 @@ final class TransportTests: XCTestCase {
         XCTAssertEqual(reply.bodyText, "ok")
     }
 
+    func testTheTransportsFieldsReplaceTheHandlersInAnyCase() throws {
+        let server = try TestServer(responder: ClosureResponder { _ in
+            var response = Response.text("private")
+            response.headers.add("cache-control", "public, max-age=600")
+            response.headers.add("X-REQUEST-ID", "forged")
+            response.headers.add("content-length", "1")
+            response.headers.add("X-Kept", "yes")
+            return response
+        })
+        defer { server.shutdown() }
+        let reply = try server.exchange(requestRecords(uri: "/api/v1/anything", extra: [("REQUEST_ID", "abc123")]))
+        let names = reply.head.components(separatedBy: "\r\n").dropFirst().map { $0.prefix { $0 != ":" }.lowercased() }
+        for name in ["cache-control", "x-request-id", "content-length", "x-content-type-options"] {
+            XCTAssertEqual(names.filter { $0 == name }.count, 1, "\(name) in \(reply.head)")
+        }
+        XCTAssertEqual(reply.headers["cache-control"], "no-store")
+        XCTAssertEqual(reply.headers["x-content-type-options"], "nosniff")
+        XCTAssertEqual(reply.headers["x-request-id"], "abc123")
+        XCTAssertEqual(reply.headers["content-length"], "7")
+        XCTAssertEqual(reply.headers["x-kept"], "yes")
+        XCTAssertEqual(reply.bodyText, "private")
+    }
+
     func testRequestIDIsTheWebServersWhenPlainElseGenerated() throws {
         let server = try TestServer(responder: Self.echo)
         defer { server.shutdown() }

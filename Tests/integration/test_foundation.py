@@ -362,6 +362,29 @@ def test_sigterm_during_a_slow_request_completes_it_then_exits_0(serve, auth_env
     assert line["bytes_in"] == 5000
 
 
+def test_a_thread_does_not_wait_for_the_web_server_to_close(serve):
+    # libfcgi's own close shuts the connection for writing and then waits until the web
+    # server closes (LIBFCGI_OS_CLOSE_POLL_TIMEOUT, here a minute). Once the whole input
+    # was read the worker closes at once: one web-server connection held open after its
+    # answer would otherwise hold the worker's only thread.
+    port = free_port()
+    s = serve("--listen", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1",
+              env={"LIBFCGI_OS_CLOSE_POLL_TIMEOUT": "60000"})
+    wait_for_tcp(port)
+    client = FastCGIClient(("127.0.0.1", port))
+    with client.open() as held:
+        client.send_begin(held)
+        client.send_params(held, get_params() | {"REQUEST_ID": "held"})
+        client.send_stdin(held, b"", end=True)
+        assert client.read_reply(held).ended
+        # Still open on this side; the next request needs the same thread (the client
+        # gives up after 10 s, far below the minute libfcgi would linger).
+        reply = client.request(get_params() | {"REQUEST_ID": "next"})
+        assert reply.ended and reply.status == 200
+        assert held.recv(1) == b"", "the worker closed the answered connection"
+    assert s.stop() == 0
+
+
 def test_max_requests_recycles_workers(serve):
     port = free_port()
     s = serve("--listen", f"127.0.0.1:{port}", "--workers", "1", "--threads", "1", "--max-requests", "3")
