@@ -109,10 +109,17 @@ struct SettingsRoutes {
     }
 
     static func normalized(_ tag: String) -> String {
-        var t = Substring(tag)
-        if t.hasPrefix("W/") { t = t.dropFirst(2) }
-        if t.count >= 2, t.hasPrefix("\""), t.hasSuffix("\"") { t = t.dropFirst().dropLast() }
-        return String(t)
+        // On UTF-8 bytes (Character-wise `count` and affixes were ~2,800 instructions
+        // per GET); a tag with neither affix, as the local store's, is returned as is.
+        let u = tag.utf8
+        var start = u.startIndex, end = u.endIndex
+        if u.starts(with: "W/".utf8) { start = u.index(start, offsetBy: 2) }
+        if u.distance(from: start, to: end) >= 2, u[start] == UInt8(ascii: "\""), u[u.index(before: end)] == UInt8(ascii: "\"") {
+            start = u.index(after: start)
+            end = u.index(before: end)
+        }
+        if start == u.startIndex && end == u.endIndex { return tag }
+        return String(Substring(u[start..<end]))
     }
 
     /// API.md's shape: the three known lists are arrays, vocabulary of strings;
@@ -133,9 +140,9 @@ struct SettingsRoutes {
 
     static func response(_ bytes: [UInt8], etag: String) -> Response {
         var headers = Headers()
-        headers.set("Content-Type", "application/json")
-        headers.set("ETag", "\"\(etag)\"")
-        headers.set("Cache-Control", "no-cache")
+        headers.add("Content-Type", "application/json")
+        headers.add("ETag", "\"" + etag + "\"")
+        headers.add("Cache-Control", "no-cache")
         return Response(status: .ok, headers: headers, body: .bytes(bytes))
     }
 }

@@ -36,8 +36,8 @@ public final class FastCGIWorker: Sendable {
     private let served = Atomic<Int>(0)
     private let listenerFailed = Atomic<Bool>(false)
     private let stopping = Atomic<Bool>(false)
-    /// Threads between finishing a request (or starting) and accepting the next
-    /// connection: while any is, the listening descriptor must stay open.
+    /// Threads not serving a request (starting, waiting, accepting): while any is,
+    /// the listening descriptor must stay open.
     private let accepting = Atomic<Int>(0)
     /// Unix-domain connections do not inherit the listening socket's timeouts.
     private let acceptedNeedSendTimeout: Bool
@@ -101,6 +101,9 @@ public final class FastCGIWorker: Sendable {
     /// than being stopped on purpose.
     @discardableResult
     public func run() -> Bool {
+        // Counted from before they start: a stop that comes first must not close the
+        // descriptor under a thread that is about to register it.
+        accepting.store(threadCount, ordering: .sequentiallyConsistent)
         let threads = (0..<threadCount).map { _ in NativeThread { [self] in self.serveRequests() } }
         waitForStop()
         stopping.store(true, ordering: .sequentiallyConsistent)
@@ -120,6 +123,8 @@ public final class FastCGIWorker: Sendable {
     }
 
     private func serveRequests() {
+        defer { accepting.subtract(1, ordering: .sequentiallyConsistent) }
+        guard !stopping.load(ordering: .sequentiallyConsistent) else { return }
         guard let waiter = ConnectionWaiter(listeningFD: listeningFD, stopFD: stopRead) else {
             Log.error("epoll failed", ["error": errorText()])
             failListener()
@@ -130,19 +135,20 @@ public final class FastCGIWorker: Sendable {
         defer { request.deallocate() }
         FCGX_InitRequest(request, listeningFD, 0)
         while accept(into: request, waiter: waiter) {
+            accepting.subtract(1, ordering: .sequentiallyConsistent)
             transport.serve(request)
             let count = served.add(1, ordering: .relaxed).newValue
             if maxRequests > 0 && count >= maxRequests { stop() }
+            accepting.add(1, ordering: .sequentiallyConsistent)
         }
         FCGX_Free(request, 1)
     }
 
     /// Waits for a connection or the stop; true with a request accepted into `request`.
     private func accept(into request: UnsafeMutablePointer<FCGX_Request>, waiter: ConnectionWaiter) -> Bool {
-        accepting.add(1, ordering: .sequentiallyConsistent)
-        defer { accepting.subtract(1, ordering: .sequentiallyConsistent) }
-        // Seen after the count went up: `run()` closes the socket only once the count
-        // is 0 after it set `stopping`, so from here the descriptor stays open.
+        // Seen while this thread is counted in `accepting`: `run()` closes the socket
+        // only once the count is 0 after it set `stopping`, so from here the
+        // descriptor stays open.
         if stopping.load(ordering: .sequentiallyConsistent) { return false }
         while true {
             let readiness: ConnectionWaiter.Readiness

@@ -118,17 +118,22 @@ public final class Router: Responder {
 
     func match(_ template: [Segment], _ path: [Substring]) -> [String: String]? {
         guard template.count == path.count else { return nil }
-        var params: [String: String] = [:]
+        // Literals first, lengths before bytes: most routes are refused here, before
+        // any parameter is decoded (a settings GET tries seven routes).
         for (segment, raw) in zip(template, path) {
             switch segment {
             case .literal(let s):
-                guard raw == s else { return nil }
-            case .parameter(let name):
+                guard raw.utf8.count == s.utf8.count, raw == s else { return nil }
+            case .parameter:
                 guard !raw.isEmpty else { return nil }
-                // A malformed escape stays as sent: its `%` then fails id validation (422).
-                let decoded = PercentDecoding.decode(String(raw)) ?? String(raw)
-                params[name] = decoded
             }
+        }
+        var params: [String: String] = [:]
+        for (segment, raw) in zip(template, path) {
+            guard case .parameter(let name) = segment else { continue }
+            // A malformed escape stays as sent: its `%` then fails id validation (422).
+            let decoded = PercentDecoding.decode(String(raw)) ?? String(raw)
+            params[name] = decoded
         }
         return params
     }

@@ -55,9 +55,28 @@ public final class LocalStore: ObjectStore {
         String(path[..<path.lastIndex(of: "/")!])
     }
 
+    /// inode-size-mtime (ns), in hex; formatted into one buffer (String(radix:) and
+    /// concatenation were ~3,400 instructions per read).
     static func etag(_ st: stat) -> String {
         let nanos = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        return String(UInt64(st.st_ino), radix: 16) + "-" + String(Int64(st.st_size), radix: 16) + "-" + String(nanos, radix: 16)
+        let parts = (UInt64(st.st_ino), UInt64(bitPattern: Int64(st.st_size)), UInt64(bitPattern: nanos))
+        return String(unsafeUninitializedCapacity: 3 * 16 + 2) { out in
+            var at = 0
+            func hex(_ value: UInt64) {
+                let digits = max(1, (64 - value.leadingZeroBitCount + 3) / 4)
+                for d in stride(from: digits - 1, through: 0, by: -1) {
+                    let nibble = UInt8((value >> UInt64(4 * d)) & 0xF)
+                    out[at] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                    at += 1
+                }
+            }
+            hex(parts.0)
+            out[at] = UInt8(ascii: "-"); at += 1
+            hex(parts.1)
+            out[at] = UInt8(ascii: "-"); at += 1
+            hex(parts.2)
+            return at
+        }
     }
 
     static func info(_ key: String, _ st: stat) -> ObjectInfo {
