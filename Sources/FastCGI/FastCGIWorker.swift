@@ -107,9 +107,11 @@ public final class FastCGIWorker: Sendable {
         let threads = (0..<threadCount).map { _ in NativeThread { [self] in self.serveRequests() } }
         waitForStop()
         stopping.store(true, ordering: .sequentiallyConsistent)
-        // Each accept phase ends within its own bounds (libfcgi reads the parameters
-        // of a connection it accepted within 2 s on a unix socket, `handshakeTimeout`
-        // over TCP); the limit here only guards against a bug keeping one open.
+        // Waiting ends at the stop; accept(2) does not block (the socket is
+        // non-blocking). Reading a new connection's parameters is bounded over TCP
+        // (`handshakeTimeout`); on a unix socket libfcgi waits 2 s for the first bytes,
+        // and a web server stalling in mid-parameters is what this limit is for: the
+        // thread is past accept(2) by then, so closing is safe.
         let limit = ContinuousClock.now + .seconds(15)
         while accepting.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.now < limit { usleep(1000) }
         close(listeningFD)
@@ -189,7 +191,8 @@ public final class FastCGIWorker: Sendable {
         }
     }
 
-    /// Bounds reading a new connection's parameters (nginx sends them at once).
+    /// Bounds reading a new TCP connection's parameters (nginx sends them at once);
+    /// set on the listening socket, whose receive timeout TCP connections inherit.
     static let handshakeTimeout = 5
     /// Bounds each read or write on an accepted connection; above nginx's
     /// fastcgi_send_timeout / fastcgi_read_timeout.
