@@ -10,23 +10,7 @@ public enum StorageKey {
 
     public static func isValid(_ key: String) -> Bool {
         guard !key.isEmpty, key.utf8.count <= maxLength else { return false }
-        // One pass over the bytes, no segment arrays: this runs for every object a
-        // request touches (it was ~6,400 instructions of a settings GET, bench/results.md).
-        if let checked = key.utf8.withContiguousStorageIfAvailable(isValidKeyBytes) { return checked }
-        return Array(key.utf8).withUnsafeBufferPointer(isValidKeyBytes)
-    }
-
-    private static func isValidKeyBytes(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard bytes.first != UInt8(ascii: ".") else { return false }
-        var start = 0
-        for i in 0...bytes.count where i == bytes.count || bytes[i] == UInt8(ascii: "/") {
-            let length = i - start
-            guard length >= 1 && length <= 255 else { return false }
-            if length <= 2 && bytes[start] == UInt8(ascii: ".") && bytes[i - 1] == UInt8(ascii: ".") { return false }
-            start = i + 1
-        }
-        for b in bytes where b != UInt8(ascii: "/") && !isAllowed(b) { return false }
-        return true
+        return withBytes(of: key, areValidSegments)
     }
 
     /// A listing or deletion prefix: valid key segments, optionally ending with `/`
@@ -34,10 +18,28 @@ public enum StorageKey {
     public static func isValidPrefix(_ prefix: String) -> Bool {
         if prefix.isEmpty { return true }
         guard prefix.utf8.count <= maxLength else { return false }
-        var segments = prefix.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        if segments.last?.isEmpty == true { segments.removeLast() }
-        guard let first = segments.first, first.first != UInt8(ascii: ".") else { return false }
-        return segments.allSatisfy(isValidSegment)
+        return withBytes(of: prefix) { bytes in
+            areValidSegments(bytes.last == UInt8(ascii: "/") ? UnsafeBufferPointer(rebasing: bytes.dropLast()) : bytes)
+        }
+    }
+
+    /// `/`-separated valid segments, the first not starting with `.`. One pass over
+    /// the bytes, no array of segments: this runs for every object a request touches
+    /// (splitting was ~6,400 instructions of a settings GET, bench/results.md).
+    private static func areValidSegments(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.first != UInt8(ascii: ".") else { return false }
+        var start = 0
+        for i in 0...bytes.count where i == bytes.count || bytes[i] == UInt8(ascii: "/") {
+            guard isValidSegment(bytes[start..<i]) else { return false }
+            start = i + 1
+        }
+        return true
+    }
+
+    /// The string's UTF-8 bytes, without a copy when it is stored contiguously.
+    private static func withBytes(of text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        return Array(text.utf8).withUnsafeBufferPointer(body)
     }
 
     public static func isValidSegment<S: Collection>(_ segment: S) -> Bool where S.Element == UInt8 {
