@@ -3,11 +3,6 @@ import Glibc
 #endif
 import HTTP
 
-/// True when `bytes` starts with the 5 bytes of `prefix`.
-private func equals5(_ bytes: UnsafeBufferPointer<UInt8>, _ prefix: StaticString) -> Bool {
-    bytes.count >= 5 && memcmp(prefix.utf8Start, bytes.baseAddress!, 5) == 0
-}
-
 /// The parameters of one FastCGI request: CGI/1.1 meta-variables, the HTTP
 /// headers as `HTTP_*`, and whatever else the web server passes (`REQUEST_ID`,
 /// `RECSTORE_ACCEL_PREFIX`).
@@ -22,12 +17,13 @@ public struct FastCGIParameters: Sendable {
         case header, contentType, contentLength, requestURI, documentURI, queryString, requestID, method, other
 
         init(name: UnsafeBufferPointer<UInt8>) {
-            func equals(_ literal: StaticString) -> Bool {
-                literal.utf8CodeUnitCount == name.count && memcmp(literal.utf8Start, name.baseAddress!, name.count) == 0
+            func hasPrefix(_ literal: StaticString) -> Bool {
+                literal.utf8CodeUnitCount <= name.count && memcmp(literal.utf8Start, name.baseAddress!, literal.utf8CodeUnitCount) == 0
             }
+            func equals(_ literal: StaticString) -> Bool { literal.utf8CodeUnitCount == name.count && hasPrefix(literal) }
             switch name.count {
             case 0: self = .other
-            case _ where name.count > 5 && equals5(name, "HTTP_"): self = .header
+            case _ where name.count > 5 && hasPrefix("HTTP_"): self = .header
             case 10: self = equals("REQUEST_ID") ? .requestID : .other
             case 11: self = equals("REQUEST_URI") ? .requestURI : .other
             case 12: self = equals("CONTENT_TYPE") ? .contentType : equals("DOCUMENT_URI") ? .documentURI
